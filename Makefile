@@ -1,0 +1,47 @@
+# Two commands matter: `make studio` (run Label Studio with the seed article ready to label)
+# and `make test` (install everything from nothing, then run the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+STUDIO_VENV := .venv-studio
+LABEL_STUDIO_VERSION ?= 1.23.2
+DATA_DIR ?= .studio
+PYTEST_ARGS ?=
+
+.PHONY: install studio studio-stop test lint bench chromium
+
+install: $(VENV)/.installed $(STUDIO_VENV)/.installed chromium
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dask,test]'
+	touch $@
+
+$(STUDIO_VENV)/.installed:
+	test -x $(STUDIO_VENV)/bin/python || $(PYTHON) -m venv $(STUDIO_VENV)
+	$(STUDIO_VENV)/bin/pip install -q --upgrade pip
+	$(STUDIO_VENV)/bin/pip install -q 'label-studio==$(LABEL_STUDIO_VERSION)'
+	touch $@
+
+# Debian's chromium for the browser tests (a Playwright browser download cannot work offline).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "warning: /usr/bin/chromium missing; browser tests will be skipped (apt-get install chromium)"; fi
+
+studio: install
+	$(VENV)/bin/annotate studio start --data-dir $(DATA_DIR)
+	$(VENV)/bin/annotate push seeds/
+	@$(VENV)/bin/annotate studio status --data-dir $(DATA_DIR)
+
+studio-stop:
+	$(VENV)/bin/annotate studio stop --data-dir $(DATA_DIR)
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check annotate tests bench
+	$(VENV)/bin/ruff format --check annotate tests bench

@@ -1,0 +1,232 @@
+"""The `annotate` command line: thin commands that parse options and call one library function.
+
+Every command's work lives in a module you can call from Python (named in each docstring).
+`BadInput` becomes one line on stderr and exit status 2; no tracebacks for user errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from annotate.errors import BadInput, StudioError
+
+app = typer.Typer(
+    help="Annotate and detect propaganda, repeated passages and framing in news text.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+studio_app = typer.Typer(help="Run the local Label Studio server.", no_args_is_help=True)
+import_app = typer.Typer(help="Convert public corpora into a corpus directory.", no_args_is_help=True)
+app.add_typer(studio_app, name="studio")
+app.add_typer(import_app, name="import")
+
+err = Console(stderr=True)
+out = Console()
+
+Paths = Annotated[list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")]
+ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project title.")]
+DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT", "Propaganda and framing")
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+    )
+
+
+# ---- studio ----------------------------------------------------------------------------
+
+
+@studio_app.command("start")
+def studio_start(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    data_dir: DataDir = Path(".studio"),
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Start Label Studio (SQLite in DATA_DIR) and create or update the project."""
+    from annotate.studio import server
+
+    info = server.start(host=host, port=port, data_dir=data_dir, project=project)
+    out.print(server.describe(info))
+
+
+@studio_app.command("stop")
+def studio_stop(data_dir: DataDir = Path(".studio")) -> None:
+    """Stop the server that `annotate studio start` started."""
+    from annotate.studio import server
+
+    out.print(server.stop(data_dir=data_dir))
+
+
+@studio_app.command("status")
+def studio_status(data_dir: DataDir = Path(".studio")) -> None:
+    """Is the server up, where, and who can log in."""
+    from annotate.studio import server
+
+    out.print(server.describe(server.status(data_dir=data_dir)))
+
+
+# ---- Label Studio round trip ------------------------------------------------------------
+
+
+@app.command()
+def push(
+    paths: Paths,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    model: Annotated[Path | None, typer.Option(help="Trained model: add its pre-annotations.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Tasks per request.")] = 500,
+) -> None:
+    """Import documents as Label Studio tasks, with repeated-passage pre-annotations."""
+    from annotate.studio import client
+
+    report = client.push(paths, project=project, model=model, batch_size=batch_size)
+    out.print(report)
+
+
+@app.command()
+def pull(
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Export every task and its annotations (all annotators) into a corpus."""
+    from annotate.studio import client
+
+    out.print(client.pull(out_dir, project=project))
+
+
+# ---- import ----------------------------------------------------------------------------
+
+
+@import_app.command("ptc")
+def import_ptc(
+    articles_dir: Annotated[Path, typer.Argument(help="Folder of article<ID>.txt")],
+    labels: Annotated[Path, typer.Argument(help="Technique-labels file or folder of them")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
+    label_map: Annotated[Path | None, typer.Option(help="TSV: their label, our label.")] = None,
+) -> None:
+    """Import the Propaganda Techniques Corpus (SemEval-2020 Task 11)."""
+    from annotate.formats import ptc
+
+    out.print(ptc.import_ptc(articles_dir, labels, out_dir, label_map=label_map))
+
+
+@import_app.command("semeval2023")
+def import_semeval2023(
+    articles_dir: Annotated[Path, typer.Argument(help="Folder of article<ID>.txt")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
+    frames: Annotated[Path | None, typer.Option(help="File of id<TAB>Frame1,Frame2")] = None,
+    spans: Annotated[Path | None, typer.Option(help="Folder of technique-label files")] = None,
+    label_map: Annotated[Path | None, typer.Option(help="TSV: their label, our label.")] = None,
+) -> None:
+    """Import SemEval-2023 Task 3 articles with frames and/or spans."""
+    from annotate.formats import semeval2023
+
+    out.print(
+        semeval2023.import_semeval2023(
+            articles_dir, out_dir, frames=frames, spans=spans, label_map=label_map
+        )
+    )
+
+
+# ---- learn -----------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    corpora: Annotated[list[Path], typer.Argument(help="Corpus directories")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    config: Annotated[Path, typer.Option(help="Model configuration.")] = Path("models/default.toml"),
+    lexicon: Annotated[list[Path] | None, typer.Option(help="Word list(s) for lexicon features.")] = None,
+    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+) -> None:
+    """Train the span tagger, technique classifier, frame classifier and document score."""
+    from annotate.learn import train as training
+
+    out.print(training.train(corpora, out_dir, config=config, lexicons=lexicon or [], policy=policy))
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="Trained model directory")],
+    corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory with gold labels")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
+    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+) -> None:
+    """Measure a model on a corpus (SemEval-2020 span measures, frame F1)."""
+    from annotate import evaluate as evaluation
+
+    metrics = evaluation.evaluate(model_dir, corpus_dir, policy=policy, json_out=json_out, report=report)
+    out.print(evaluation.metrics_table(metrics))
+
+
+@app.command()
+def score(
+    paths: Paths,
+    model: Annotated[Path | None, typer.Option(help="Trained model directory.")] = None,
+    out_file: Annotated[
+        str | None, typer.Option("--out", help="FILE.jsonl|.parquet|.csv; stdout when absent.")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="local or dask")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")] = None,
+    push_: Annotated[bool, typer.Option("--push", help="Send scores to Label Studio.")] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Score documents: repeated passages, and with --model propaganda spans and frames."""
+    from annotate import score as scoring
+
+    summary = scoring.score(
+        paths,
+        model=model,
+        out=out_file,
+        engine=engine,
+        scheduler=scheduler,
+        workers=workers,
+        push=push_,
+        project=project,
+    )
+    if out_file:
+        err.print(summary)
+
+
+@app.command()
+def agreement(
+    corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write agreement as JSON.")] = None,
+) -> None:
+    """Inter-annotator agreement: Krippendorff's alpha for frames, pairwise span F1."""
+    from annotate import agreement as agree
+
+    result = agree.agreement(corpus_dir, json_out=json_out)
+    out.print(agree.agreement_table(result))
+
+
+def main() -> None:
+    try:
+        app()
+    except BadInput as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except StudioError as exc:
+        err.print(f"[bold red]Label Studio:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing half-written was kept")
+        sys.exit(130)
