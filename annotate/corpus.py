@@ -239,7 +239,9 @@ def merge(r: dict, policy: str = "majority", frame_control: str = "frame") -> Me
         raise BadInput(f"unknown merge policy {policy!r} (majority, union or annotator:NAME)")
     keep = set(names)
     spans = [s for s in r["spans"] if s["annotator"] in keep]
-    labels = [d for d in r["doc_labels"] if d["annotator"] in keep and d["control"] == frame_control]
+    labels = [
+        d for d in r["doc_labels"] if d["annotator"] in keep and d["control"] == frame_control
+    ]
     frame_votes = Counter(d["label"] for d in labels)
     frames = sorted(f for f, n in frame_votes.items() if n >= need)
     return Merged(

@@ -146,13 +146,17 @@ def _read_jsonl(stream, path) -> Iterator[tuple[Document, int]]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadInput(f"not valid UTF-8 (byte {exc.start} of the line)", path, lineno) from None
+            raise BadInput(
+                f"not valid UTF-8 (byte {exc.start} of the line)", path, lineno
+            ) from None
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadInput(f"malformed JSON: {exc.msg} (column {exc.colno})", path, lineno) from None
+            raise BadInput(
+                f"malformed JSON: {exc.msg} (column {exc.colno})", path, lineno
+            ) from None
         yield _record(obj, path, lineno, f"{stem}-{lineno}"), lineno
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 class BadInput(Exception):
     """Input the user must fix: names the file and, where known, the record or line."""
 
-    def __init__(self, message: str, path: str | Path | None = None, record: str | int | None = None):
+    def __init__(
+        self, message: str, path: str | Path | None = None, record: str | int | None = None
+    ):
         self.path = str(path) if path is not None else None
         self.record = record
         where = ""
