@@ -230,3 +230,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing half-written was kept")
         sys.exit(130)
+    except Exception as exc:  # a bug or an environment fault: one line, traceback with -v
+        if logging.getLogger("annotate").isEnabledFor(logging.INFO):
+            raise
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (run with -v for details)")
+        sys.exit(1)
