@@ -1,0 +1,555 @@
+"""Repeated-passage detector (CONTRACTS.md section 10).
+
+A *word* is a maximal `\\w+` run, compared case-insensitively. A *repeated passage* is a
+maximal run of at least `MIN_WORDS` words that occurs more than once among the documents
+of one run, verbatim or nearly so (a few words changed, inserted or deleted), possibly cut
+mid-sentence. Every occurrence is reported, pointing (`of`) to one other occurrence.
+
+How: words become stable 32-bit ids; every `SEED_WORDS`-word shingle is a seed. Within a
+document, equal shingles are extended in both directions with a greedy gapped X-drop
+extension (exact runs, then the best of a few substitutions/insertions/deletions of up to
+`MAX_GAP` words), so near-copies with a change every five or six words still align; an
+alignment is kept when both sides have >= `MIN_WORDS` words and similarity (matched words
+/ longer side) >= `MIN_SIMILARITY`. Seeds inside regions already explored are skipped, so
+the pass is linear in practice. Across documents, each document contributes a compact
+signature (winnowed shingle hashes, `anchors()`); `CrossIndex` joins signatures (spilling
+to disk for large runs) and proposes a few partner documents per document; only those
+pairs are aligned.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotate.documents import Document
+
+DETECTOR = "repeats"
+VERSION = "1.0.0"
+MODEL_VERSION = f"{DETECTOR}-{VERSION}"
+
+MIN_WORDS = 8  # a repeated passage has at least this many words (on both sides)
+SEED_WORDS = 4  # shingle length for seeds: survives one change in five words
+MAX_GAP = 3  # longest run of changed/inserted/deleted words bridged by an alignment
+EDIT_PENALTY = 2  # score of one edited word (a matched word scores +1)
+X_DROP = 8  # stop extending when the score falls this far below its best
+MIN_SIMILARITY = 0.8  # matched words / words of the longer occurrence
+SEEDS_PER_SHINGLE = 8  # earlier occurrences of one shingle tried as seeds
+WINNOW_WINDOW = 4  # anchors: minimum hash of every 4 consecutive shingles
+COMMON_DF = 50  # an anchor in more documents than this is "common" (boilerplate, phrases)
+MAX_PARTNERS = 16  # partner documents aligned per document
+MIN_VOTES = 2  # shared anchors needed to propose a partner document
+
+WORD = re.compile(r"\w+")
+_MASK64 = (1 << 64) - 1
+_K = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)
+_word_ids: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """One occurrence of a repeated passage in `doc_id`, pointing to another occurrence."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    of_id: str
+    of_start: int
+    of_end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Word-index regions [a_start, a_end) of document a and [b_start, b_end) of b."""
+
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+    similarity: float
+
+
+# ---- words and signatures -----------------------------------------------------------------
+
+
+def word_ids(text: str) -> list[int]:
+    """Stable 32-bit ids of the lower-cased words (same in every process)."""
+    cache = _word_ids
+    if len(cache) > 2_000_000:
+        cache.clear()
+    out = []
+    for w in WORD.findall(text):
+        i = cache.get(w)
+        if i is None:
+            i = cache[w] = zlib.crc32(w.lower().encode("utf-8", "surrogatepass"))
+        out.append(i)
+    return out
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character [start, end) of every word, in order."""
+    return [m.span() for m in WORD.finditer(text)]
+
+
+def shingle_hashes(ids: Sequence[int], k: int = SEED_WORDS) -> np.ndarray:
+    """64-bit hash of every k-word shingle (len(ids) - k + 1 values, uint64)."""
+    n = len(ids)
+    if n < k:
+        return np.zeros(0, dtype=np.uint64)
+    w = np.asarray(ids, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.zeros(n - k + 1, dtype=np.uint64)
+        for j in range(k):
+            h ^= w[j : n - k + 1 + j] * _K[j % len(_K)]
+            h = (h << np.uint64(7)) | (h >> np.uint64(57))
+        h ^= h >> np.uint64(31)
+        h *= _K[0]
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def anchors(ids: Sequence[int]) -> np.ndarray:
+    """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
+
+    Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
+    verbatim run of SEED_WORDS + WINNOW_WINDOW - 1 words shares at least one anchor.
+    """
+    h = (shingle_hashes(ids) >> np.uint64(32)).astype(np.uint32)
+    if len(h) > WINNOW_WINDOW:
+        h = np.lib.stride_tricks.sliding_window_view(h, WINNOW_WINDOW).min(axis=1)
+    return np.unique(h)
+
+
+# ---- alignment ------------------------------------------------------------------------------
+
+
+def _extend(a, ai: int, b, bi: int, step: int, a_lim: int, b_lim: int) -> tuple[int, int, int]:
+    """Greedy gapped X-drop extension from (ai, bi) in direction `step`.
+
+    Returns (a_pos, b_pos, matches) at the best-scoring point: the positions just past the
+    last matched word (in direction `step`).
+    """
+    score = best = 0
+    matches = 0
+    best_state = (ai, bi, 0)
+    while True:
+        while ai != a_lim and bi != b_lim and a[ai] == b[bi]:
+            ai += step
+            bi += step
+            matches += 1
+            score += 1
+        if score > best:
+            best = score
+            best_state = (ai, bi, matches)
+        if ai == a_lim or bi == b_lim:
+            break
+        # mismatch: the best nearby restart (substitution, insertion or deletion)
+        choice = None
+        choice_value = -(10**9)
+        for da in range(MAX_GAP + 1):
+            x = ai + step * da
+            if (x - a_lim) * step >= 0:
+                break
+            ax = a[x]
+            for db in range(MAX_GAP + 1):
+                if da == 0 and db == 0:
+                    continue
+                y = bi + step * db
+                if (y - b_lim) * step >= 0:
+                    break
+                if ax != b[y]:
+                    continue
+                run = 1
+                xx, yy = x + step, y + step
+                while run < 6 and xx != a_lim and yy != b_lim and a[xx] == b[yy]:
+                    run += 1
+                    xx += step
+                    yy += step
+                cost = max(da, db)
+                value = run - EDIT_PENALTY * cost
+                if value > choice_value or (value == choice_value and cost < choice[2]):
+                    choice_value = value
+                    choice = (x, y, cost)
+        if choice is None:
+            break
+        ai, bi, cost = choice
+        score -= EDIT_PENALTY * cost
+        if best - score > X_DROP:
+            break
+    return best_state
+
+
+def _align_seed(a, pa: int, b, pb: int) -> tuple[int, int, int, int, int]:
+    """Extend the seed a[pa..] == b[pb..] both ways: (a_start, a_end, b_start, b_end, matches)."""
+    a_end, b_end, m1 = _extend(a, pa, b, pb, 1, len(a), len(b))
+    a_first, b_first, m2 = _extend(a, pa - 1, b, pb - 1, -1, -1, -1)
+    return a_first + 1, a_end, b_first + 1, b_end, m1 + m2
+
+
+def align(
+    a: Sequence[int],
+    b: Sequence[int],
+    *,
+    a_shingles: np.ndarray | None = None,
+    b_shingles: np.ndarray | None = None,
+) -> list[Alignment]:
+    """Repeated passages between word-id sequences `a` and `b` (or within `a` if `b is a`).
+
+    Within one sequence, the earlier occurrence is on the `a` side and the later on `b`.
+    """
+    same = b is a
+    sa = shingle_hashes(a) if a_shingles is None else a_shingles
+    sb = sa if same else (shingle_hashes(b) if b_shingles is None else b_shingles)
+    if len(sa) == 0 or len(sb) == 0:
+        return []
+    if same:
+        positions: dict[int, list[int]] = {}
+        seeds_by_b = []
+        for pb, h in enumerate(sa.tolist()):
+            earlier = positions.get(h)
+            if earlier is None:
+                positions[h] = [pb]
+                continue
+            seeds_by_b.append((pb, earlier[:SEEDS_PER_SHINGLE]))
+            if len(earlier) < SEEDS_PER_SHINGLE:
+                earlier.append(pb)
+    else:
+        common = np.intersect1d(sa, sb, assume_unique=False)
+        if len(common) == 0:
+            return []
+        in_a = np.nonzero(np.isin(sa, common))[0]
+        positions = {}
+        for pa in in_a.tolist():
+            lst = positions.setdefault(int(sa[pa]), [])
+            if len(lst) < SEEDS_PER_SHINGLE:
+                lst.append(pa)
+        in_b = np.nonzero(np.isin(sb, common))[0]
+        seeds_by_b = [(pb, positions[int(sb[pb])]) for pb in in_b.tolist()]
+
+    found: list[Alignment] = []
+    explored: list[tuple[int, int, int, int]] = []  # (b_start, b_end, diag_lo, diag_hi)
+    covered_until = -1  # b positions < this are inside an accepted alignment
+    for pb, candidates in seeds_by_b:
+        if pb < covered_until:
+            continue
+        if explored:
+            explored = [e for e in explored if e[1] > pb]
+        for pa in candidates:
+            if same and pa >= pb:
+                continue
+            diag = pb - pa
+            if any(
+                e[0] <= pb < e[1] and e[2] - MAX_GAP <= diag <= e[3] + MAX_GAP for e in explored
+            ):
+                continue
+            if a[pa : pa + SEED_WORDS] != b[pb : pb + SEED_WORDS]:
+                continue  # hash collision
+            a0, a1, b0, b1, matches = _align_seed(a, pa, b, pb)
+            if same and a1 > b0:  # overlapping (tandem) occurrences: cut the earlier one
+                cut = a1 - b0
+                a1 -= cut
+                b1 = min(b1, b0 + (a1 - a0))
+            explored.append((b0, b1, min(diag, b0 - a0), max(diag, b1 - a1)))
+            la, lb = a1 - a0, b1 - b0
+            if la < MIN_WORDS or lb < MIN_WORDS:
+                continue
+            similarity = min(1.0, matches / max(la, lb))
+            if similarity < MIN_SIMILARITY:
+                continue
+            found.append(Alignment(a0, a1, b0, b1, round(similarity, 4)))
+            covered_until = max(covered_until, b1)
+            break
+    return found
+
+
+# ---- occurrences ------------------------------------------------------------------------------
+
+
+@dataclass
+class Occurrence:
+    """A repeated passage in one document (word indices) and the occurrence it points to."""
+
+    start: int
+    end: int
+    of_doc: int  # index of the document pointed to (input order)
+    of_start: int
+    of_end: int
+    similarity: float
+
+
+def occurrences_within(ids: Sequence[int], doc_index: int = 0, shingles=None) -> list[Occurrence]:
+    """Both occurrences of every passage repeated inside one document."""
+    out = []
+    for al in align(ids, ids, a_shingles=shingles):
+        out.append(Occurrence(al.b_start, al.b_end, doc_index, al.a_start, al.a_end, al.similarity))
+        out.append(Occurrence(al.a_start, al.a_end, doc_index, al.b_start, al.b_end, al.similarity))
+    return out
+
+
+def occurrences_across(
+    ids: Sequence[int], partner_ids: Sequence[int], partner_index: int, shingles=None
+) -> list[Occurrence]:
+    """Passages of a document (`ids`) that also occur in a partner document."""
+    out = []
+    for al in align(partner_ids, ids, b_shingles=shingles):
+        out.append(
+            Occurrence(al.b_start, al.b_end, partner_index, al.a_start, al.a_end, al.similarity)
+        )
+    return out
+
+
+def merge_occurrences(occs: list[Occurrence]) -> list[Occurrence]:
+    """One occurrence per stretch of text: overlapping finds merge, pointing to the earliest."""
+    if not occs:
+        return []
+    occs = sorted(occs, key=lambda o: (o.start, -o.end, o.of_doc, o.of_start))
+    groups: list[list[Occurrence]] = []
+    for o in occs:
+        if groups:
+            g = groups[-1]
+            g_start, g_end = g[0].start, max(x.end for x in g)
+            overlap = min(g_end, o.end) - max(g_start, o.start)
+            shorter = min(g_end - g_start, o.end - o.start)
+            if overlap > 0 and overlap * 2 >= shorter:
+                g.append(o)
+                continue
+        groups.append([o])
+    merged = []
+    for g in groups:
+        start, end = min(x.start for x in g), max(x.end for x in g)
+        full = [x for x in g if (x.end - x.start) * 10 >= (end - start) * 9] or g
+        best = min(full, key=lambda x: (x.of_doc, x.of_start, -(x.end - x.start)))
+        sim = best.similarity * (best.end - best.start) / (end - start)
+        merged.append(
+            Occurrence(start, end, best.of_doc, best.of_start, best.of_end, round(min(sim, 1.0), 4))
+        )
+    return merged
+
+
+def to_repeats(
+    doc_id: str,
+    text: str,
+    occs: list[Occurrence],
+    texts_by_index: dict[int, tuple[str, str]],
+    spans_cache: dict[int, list[tuple[int, int]]] | None = None,
+) -> list[Repeat]:
+    """Word-index occurrences -> character-offset `Repeat`s (texts_by_index: index -> (id, text))."""
+    if not occs:
+        return []
+    cache = {} if spans_cache is None else spans_cache
+    spans = word_spans(text)
+    out = []
+    for o in occs:
+        of_id, of_text = texts_by_index[o.of_doc]
+        of_spans = cache.get(o.of_doc)
+        if of_spans is None:
+            of_spans = cache[o.of_doc] = word_spans(of_text)
+        start, end = spans[o.start][0], spans[o.end - 1][1]
+        out.append(
+            Repeat(
+                doc_id=doc_id,
+                start=start,
+                end=end,
+                text=text[start:end],
+                of_id=of_id,
+                of_start=of_spans[o.of_start][0],
+                of_end=of_spans[o.of_end - 1][1],
+                score=o.similarity,
+            )
+        )
+    return out
+
+
+def repeats_within(text: str, doc_id: str = "") -> list[Repeat]:
+    """Every occurrence of every passage repeated inside one document, by start."""
+    occs = merge_occurrences(occurrences_within(word_ids(text)))
+    return to_repeats(doc_id, text, occs, {0: (doc_id, text)})
+
+
+# ---- across documents -------------------------------------------------------------------------
+
+
+class CrossIndex:
+    """Joins per-document anchor signatures into a few partner documents per document.
+
+    Documents are numbered 0, 1, ... in input order. For an anchor shared by at most
+    `COMMON_DF` documents, each document votes for the earliest one holding it (the
+    earliest votes for the second); for a common anchor (boilerplate, stock phrases), for
+    the previous one. A partner needs `MIN_VOTES` votes. Entries spill to disk in buckets
+    once `spill_at` are held, so memory stays flat as the run grows.
+    """
+
+    def __init__(self, spill_at: int = 4_000_000, buckets: int = 32, tmp_dir: str | None = None):
+        self.spill_at = spill_at
+        self.n_buckets = buckets
+        self.tmp_dir = tmp_dir
+        self._parts: list[np.ndarray] = []
+        self._held = 0
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self.n_docs = 0
+
+    def add(self, doc_index: int, doc_anchors: np.ndarray) -> None:
+        self.n_docs = max(self.n_docs, doc_index + 1)
+        if len(doc_anchors) == 0:
+            return
+        keys = (doc_anchors.astype(np.uint64) << np.uint64(32)) | np.uint64(doc_index)
+        self._parts.append(keys)
+        self._held += len(keys)
+        if self._held >= self.spill_at:
+            self._spill()
+
+    def _bucket_path(self, kind: str, i: int) -> str:
+        return os.path.join(self._dir.name, f"{kind}{i}.u64")
+
+    def _spill(self) -> None:
+        if not self._parts:
+            return
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="annotate-anchors-", dir=self.tmp_dir)
+        keys = np.concatenate(self._parts)
+        self._parts, self._held = [], 0
+        bucket = (keys >> np.uint64(32)) % np.uint64(self.n_buckets)
+        for i in range(self.n_buckets):
+            part = keys[bucket == i]
+            if len(part):
+                with open(self._bucket_path("a", i), "ab") as f:
+                    part.tofile(f)
+
+    def partners(self) -> dict[int, list[int]]:
+        """doc index -> partner doc indices (most votes first, at most MAX_PARTNERS)."""
+        try:
+            if self._dir is None:
+                keys = np.concatenate(self._parts) if self._parts else np.zeros(0, np.uint64)
+                votes = _count_votes([_pair_votes(keys)])
+            else:
+                self._spill()
+                votes = self._partners_on_disk()
+            return _choose_partners(*votes)
+        finally:
+            self.close()
+
+    def _partners_on_disk(self):
+        # anchor buckets -> pair keys, re-bucketed by document so each vote count fits in memory
+        n_pb = self.n_buckets
+        for i in range(self.n_buckets):
+            path = self._bucket_path("a", i)
+            if not os.path.exists(path):
+                continue
+            pairs = _pair_votes(np.fromfile(path, dtype=np.uint64))
+            os.unlink(path)
+            owner = (pairs >> np.uint64(32)) % np.uint64(n_pb)
+            for j in range(n_pb):
+                part = pairs[owner == j]
+                if len(part):
+                    with open(self._bucket_path("p", j), "ab") as f:
+                        part.tofile(f)
+        docs, partners, counts = [], [], []
+        for j in range(n_pb):
+            path = self._bucket_path("p", j)
+            if not os.path.exists(path):
+                continue
+            d, p, c = _count_votes([np.fromfile(path, dtype=np.uint64)])
+            os.unlink(path)
+            docs.append(d)
+            partners.append(p)
+            counts.append(c)
+        if not docs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(docs), np.concatenate(partners), np.concatenate(counts)
+
+    def close(self) -> None:
+        self._parts = []
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+
+def _pair_votes(keys: np.ndarray) -> np.ndarray:
+    """Anchor keys (hash << 32 | doc) -> vote keys (doc << 32 | partner doc)."""
+    if len(keys) == 0:
+        return np.zeros(0, np.uint64)
+    keys = np.sort(keys)
+    h = keys >> np.uint64(32)
+    doc = keys & np.uint64(0xFFFFFFFF)
+    new_group = np.ones(len(keys), dtype=bool)
+    new_group[1:] = h[1:] != h[:-1]
+    group_id = np.cumsum(new_group) - 1
+    starts = np.nonzero(new_group)[0]
+    sizes = np.diff(np.append(starts, len(keys)))
+    size = sizes[group_id]
+    first = starts[group_id]
+    idx = np.arange(len(keys))
+    shared = size >= 2
+    # the first holder votes for the second; later holders for the first (rare) or previous
+    partner_idx = np.where(idx == first, idx + 1, np.where(size > COMMON_DF, idx - 1, first))
+    partner_idx = np.minimum(partner_idx, len(keys) - 1)
+    sel = shared
+    return (doc[sel] << np.uint64(32)) | doc[partner_idx[sel]]
+
+
+def _count_votes(parts: list[np.ndarray]):
+    votes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    if len(votes) == 0:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    uniq, counts = np.unique(votes, return_counts=True)
+    keep = counts >= MIN_VOTES
+    uniq, counts = uniq[keep], counts[keep]
+    docs = (uniq >> np.uint64(32)).astype(np.int64)
+    partners = (uniq & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return docs, partners, counts.astype(np.int64)
+
+
+def _choose_partners(docs: np.ndarray, partners: np.ndarray, counts: np.ndarray):
+    out: dict[int, list[int]] = {}
+    order = np.lexsort((partners, -counts, docs))
+    for d, p in zip(docs[order].tolist(), partners[order].tolist(), strict=True):
+        if d == p:
+            continue
+        lst = out.setdefault(d, [])
+        if len(lst) < MAX_PARTNERS:
+            lst.append(p)
+    for d in out:
+        out[d].sort()
+    return out
+
+
+def doc_occurrences(
+    doc_index: int,
+    ids: Sequence[int],
+    partner_ids: dict[int, Sequence[int]],
+) -> list[Occurrence]:
+    """Within-document and cross-document occurrences of one document, merged."""
+    sh = shingle_hashes(ids)
+    occs = occurrences_within(ids, doc_index, sh)
+    for p, pids in sorted(partner_ids.items()):
+        occs.extend(occurrences_across(ids, pids, p, sh))
+    return merge_occurrences(occs)
+
+
+def repeated_passages(docs: Iterable[Document]) -> dict[str, list[Repeat]]:
+    """Repeated passages within and across `docs`: doc id -> its occurrences, by start."""
+    docs = list(docs)
+    ids = [word_ids(d.text) for d in docs]
+    index = CrossIndex()
+    for i, w in enumerate(ids):
+        index.add(i, anchors(w))
+    partners = index.partners() if len(docs) > 1 else {}
+    texts = {i: (d.id, d.text) for i, d in enumerate(docs)}
+    cache: dict[int, list[tuple[int, int]]] = {}
+    out = {}
+    for i, d in enumerate(docs):
+        occs = doc_occurrences(i, ids[i], {p: ids[p] for p in partners.get(i, [])})
+        out[d.id] = to_repeats(d.id, d.text, occs, texts, cache)
+    return out
