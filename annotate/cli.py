@@ -210,11 +210,12 @@ def score(
 def agreement(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write agreement as JSON.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
 ) -> None:
     """Inter-annotator agreement: Krippendorff's alpha for frames, pairwise span F1."""
     from annotate import agreement as agree
 
-    result = agree.agreement(corpus_dir, json_out=json_out)
+    result = agree.agreement(corpus_dir, json_out=json_out, report=report)
     out.print(agree.agreement_table(result))
 
 

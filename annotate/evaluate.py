@@ -1,0 +1,264 @@
+"""Measure a trained model on a corpus (CONTRACTS.md section 7).
+
+`evaluate()` returns the metrics as a plain dict and prints nothing; `metrics_table()` turns
+them into a rich Table for the terminal. Every block is computed over the documents annotated
+for its control (after the annotator merge policy) and is `None` when there are none:
+
+- `spans.si`: SemEval-2020 Task 11 span identification (partial overlap, labels ignored);
+- `spans.tc`: technique classification of the gold spans (`Model.classify_spans`);
+- `spans.per_label`: the partial-overlap measure per label, predicted labelled spans against
+  gold labelled spans;
+- `sentences`: a sentence is positive when a span overlaps it;
+- `frames`: document multi-label F1 over the model's thresholded frames.
+
+`evaluate_model()` also keeps what the HTML report needs (span scores, frame probabilities,
+gold and predicted labels per span, the documents themselves).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from annotate import metrics
+from annotate.atomic import atomic_path
+from annotate.corpus import iter_rows, merge
+from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
+
+BATCH = 32
+
+
+class Predictor(Protocol):
+    """What evaluation needs from a model (annotate.learn.model.Model has it)."""
+
+    model_version: str
+
+    def predict(self, texts: list[str]) -> list[dict]: ...
+
+    def classify_spans(self, text: str, spans: list[tuple[int, int]]) -> list[str]: ...
+
+
+@dataclass
+class EvaluatedDocument:
+    """One document: gold (after merging annotators) and what the model said."""
+
+    id: str
+    text: str
+    annotated: frozenset[str]
+    gold_spans: list[tuple[int, int, str]]
+    gold_frames: set[str]
+    prediction: dict
+    tc_labels: list[str] = field(default_factory=list)  # model's label for each gold span
+
+    @property
+    def pred_spans(self) -> list[tuple[int, int, str, float]]:
+        return [
+            (int(s["start"]), int(s["end"]), s["label"], float(s.get("score", 1.0)))
+            for s in self.prediction.get("spans", [])
+        ]
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    documents: list[EvaluatedDocument]
+    techniques: tuple[str, ...]
+    frames: tuple[str, ...]
+    model_version: str = ""
+
+
+def load_model(model: str | Path | Predictor) -> Predictor:
+    if isinstance(model, str | Path):
+        from annotate.learn.model import Model
+
+        return Model.load(model)
+    return model
+
+
+def evaluate(
+    model: str | Path | Predictor,
+    corpus_dir: str | Path | Sequence[str | Path],
+    *,
+    policy: str = "majority",
+    json_out: str | Path | None = None,
+    report: str | Path | None = None,
+    schema: Schema | None = None,
+) -> dict[str, Any]:
+    """Metrics of CONTRACTS.md section 7 for `model` on the corpus; optional JSON and HTML."""
+    result = evaluate_model(model, corpus_dir, policy=policy, schema=schema)
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(result.metrics, indent=2, ensure_ascii=False) + "\n")
+    if report is not None:
+        from annotate.report import write_evaluation_report
+
+        write_evaluation_report(result, report)
+    return result.metrics
+
+
+def evaluate_model(
+    model: str | Path | Predictor,
+    corpus_dir: str | Path | Sequence[str | Path],
+    *,
+    policy: str = "majority",
+    schema: Schema | None = None,
+) -> Evaluation:
+    """Run the model over the corpus's annotated documents and score it."""
+    schema = schema or load_schema()
+    model = load_model(model)
+    dirs = [corpus_dir] if isinstance(corpus_dir, str | Path) else list(corpus_dir)
+    docs: list[EvaluatedDocument] = []
+    for r in iter_rows(dirs):
+        merged = merge(r, policy, frame_control=FRAME_CONTROL)
+        if merged is None or not (merged.annotated & {SPAN_CONTROL, FRAME_CONTROL}):
+            continue
+        docs.append(
+            EvaluatedDocument(
+                id=merged.id,
+                text=merged.text,
+                annotated=merged.annotated,
+                gold_spans=[(s["start"], s["end"], s["label"]) for s in merged.spans],
+                gold_frames=set(merged.frames),
+                prediction={},
+            )
+        )
+    _predict(model, docs)
+    techniques, frames = schema.techniques, schema.frames
+    return Evaluation(
+        metrics=score(docs, techniques, frames),
+        documents=docs,
+        techniques=techniques,
+        frames=frames,
+        model_version=getattr(model, "model_version", ""),
+    )
+
+
+def _predict(model: Predictor, docs: list[EvaluatedDocument]) -> None:
+    with _progress(len(docs)) as advance:
+        for i in range(0, len(docs), BATCH):
+            batch = docs[i : i + BATCH]
+            for doc, pred in zip(batch, model.predict([d.text for d in batch]), strict=True):
+                doc.prediction = pred
+                if SPAN_CONTROL in doc.annotated and doc.gold_spans:
+                    doc.tc_labels = list(
+                        model.classify_spans(doc.text, [(s, e) for s, e, _ in doc.gold_spans])
+                    )
+            advance(len(batch))
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing in pipes and CI."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if sys.stderr.isatty() and self.total:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            task = self.bar.add_task("evaluating", total=self.total)
+            return lambda n: self.bar.advance(task, n)
+        return lambda n: None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def score(
+    docs: Sequence[EvaluatedDocument], techniques: Sequence[str], frames: Sequence[str]
+) -> dict[str, Any]:
+    """The metrics dict from documents that carry gold and predictions."""
+    span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
+    frame_docs = [d for d in docs if FRAME_CONTROL in d.annotated]
+    spans_block = sentences_block = frames_block = None
+    if span_docs:
+        gold = [d.gold_spans for d in span_docs]
+        pred = [[(s, e, lab) for s, e, lab, _ in d.pred_spans] for d in span_docs]
+        gold_labels = [lab for d in span_docs for _, _, lab in d.gold_spans]
+        tc_pred = [lab for d in span_docs for lab in d.tc_labels]
+        spans_block = {
+            "si": metrics.si_prf(_unlabelled(pred), _unlabelled(gold)),
+            "tc": metrics.tc_f1(tc_pred, gold_labels, techniques),
+            "per_label": metrics.per_label_prf(pred, gold, techniques),
+        }
+        sentences_block = metrics.sentence_prf(
+            [d.text for d in span_docs], _unlabelled(pred), _unlabelled(gold)
+        )
+    if frame_docs:
+        frames_block = metrics.multilabel_f1(
+            [set(d.prediction.get("frame_labels", [])) for d in frame_docs],
+            [d.gold_frames for d in frame_docs],
+            frames,
+        )
+    return {
+        "documents": len(docs),
+        "spans": spans_block,
+        "sentences": sentences_block,
+        "frames": frames_block,
+    }
+
+
+def _unlabelled(docs: Iterable[Sequence[tuple]]) -> list[list[tuple[int, int]]]:
+    return [[(s[0], s[1]) for s in doc] for doc in docs]
+
+
+def metrics_table(m: dict[str, Any]):
+    """A rich Table of the headline figures and the per-label span and frame scores."""
+    from rich.table import Table
+
+    table = Table(title=f"Evaluation on {m['documents']} documents", title_justify="left")
+    table.add_column("measure")
+    table.add_column("precision", justify="right")
+    table.add_column("recall", justify="right")
+    table.add_column("F1", justify="right")
+    table.add_column("support", justify="right")
+
+    def prf(name: str, block: dict | None, support: str = "") -> None:
+        if block is None:
+            table.add_row(name, "-", "-", "-", "no documents")
+        else:
+            table.add_row(
+                name,
+                f"{block['precision']:.3f}",
+                f"{block['recall']:.3f}",
+                f"{block['f1']:.3f}",
+                support or str(block.get("support", "")),
+            )
+
+    spans = m.get("spans")
+    prf("spans: SI (partial overlap)", spans and spans["si"])
+    if spans:
+        tc = spans["tc"]
+        table.add_row(
+            "spans: TC micro / macro F1", "", "", f"{tc['micro_f1']:.3f} / {tc['macro_f1']:.3f}", ""
+        )
+    prf("sentences", m.get("sentences"))
+    frames = m.get("frames")
+    if frames is None:
+        table.add_row("frames", "-", "-", "-", "no documents")
+    else:
+        table.add_row(
+            "frames micro / macro F1",
+            "",
+            "",
+            f"{frames['micro_f1']:.3f} / {frames['macro_f1']:.3f}",
+            "",
+        )
+    if spans:
+        table.add_section()
+        for label, block in spans["per_label"].items():
+            prf(f"  span {label}", block)
+    if frames:
+        table.add_section()
+        for label, block in frames["per_label"].items():
+            prf(f"  frame {label}", block)
+    return table
