@@ -19,10 +19,12 @@ pairs are aligned.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
 import zlib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +49,7 @@ MAX_PARTNERS = 16  # partner documents aligned per document
 MIN_VOTES = 2  # shared anchors needed to propose a partner document
 
 WORD = re.compile(r"\w+")
+_WORD_SPLIT = re.compile(r"(\w+)")
 _MASK64 = (1 << 64) - 1
 _K = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
@@ -88,18 +91,25 @@ def word_ids(text: str) -> list[int]:
     cache = _word_ids
     if len(cache) > 2_000_000:
         cache.clear()
-    out = []
-    for w in WORD.findall(text):
-        i = cache.get(w)
-        if i is None:
-            i = cache[w] = zlib.crc32(w.lower().encode("utf-8", "surrogatepass"))
-        out.append(i)
-    return out
+    lowered = text.lower()
+    if len(lowered) == len(text):  # one character for one: same words, lower-cased
+        words = WORD.findall(lowered)
+    else:  # rare (e.g. dotted capital I): lower-case word by word
+        words = [w.lower() for w in WORD.findall(text)]
+    ids = list(map(cache.get, words))
+    if None in ids:
+        for n, i in enumerate(ids):
+            if i is None:
+                w = words[n]
+                ids[n] = cache[w] = zlib.crc32(w.encode("utf-8", "surrogatepass"))
+    return ids
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
     """Character [start, end) of every word, in order."""
-    return [m.span() for m in WORD.finditer(text)]
+    parts = _WORD_SPLIT.split(text)  # separator, word, separator, word, ..., separator
+    ends = list(itertools.accumulate(map(len, parts)))
+    return list(zip(ends[0:-1:2], ends[1::2], strict=True))
 
 
 def shingle_hashes(ids: Sequence[int], k: int = SEED_WORDS) -> np.ndarray:
@@ -107,7 +117,10 @@ def shingle_hashes(ids: Sequence[int], k: int = SEED_WORDS) -> np.ndarray:
     n = len(ids)
     if n < k:
         return np.zeros(0, dtype=np.uint64)
-    w = np.asarray(ids, dtype=np.uint64)
+    if isinstance(ids, np.ndarray):
+        w = ids.astype(np.uint64)
+    else:
+        w = np.frombuffer(array("I", ids), dtype=np.uint32).astype(np.uint64)
     with np.errstate(over="ignore"):
         h = np.zeros(n - k + 1, dtype=np.uint64)
         for j in range(k):
@@ -214,9 +227,13 @@ def align(
     if len(sa) == 0 or len(sb) == 0:
         return []
     if same:
+        _, inverse, counts = np.unique(sa, return_inverse=True, return_counts=True)
+        repeated = np.nonzero(counts[inverse] > 1)[0]
+        if len(repeated) == 0:
+            return []
         positions: dict[int, list[int]] = {}
         seeds_by_b = []
-        for pb, h in enumerate(sa.tolist()):
+        for pb, h in zip(repeated.tolist(), sa[repeated].tolist(), strict=True):
             earlier = positions.get(h)
             if earlier is None:
                 positions[h] = [pb]
@@ -529,12 +546,26 @@ def doc_occurrences(
     doc_index: int,
     ids: Sequence[int],
     partner_ids: dict[int, Sequence[int]],
+    shingles: dict[int, np.ndarray] | None = None,
 ) -> list[Occurrence]:
-    """Within-document and cross-document occurrences of one document, merged."""
-    sh = shingle_hashes(ids)
-    occs = occurrences_within(ids, doc_index, sh)
+    """Within-document and cross-document occurrences of one document, merged.
+
+    `shingles` caches shingle hashes by document index (shared across calls)."""
+    cache = {} if shingles is None else shingles
+
+    def sh(i, w):
+        h = cache.get(i)
+        if h is None:
+            h = cache[i] = shingle_hashes(w)
+        return h
+
+    mine = sh(doc_index, ids)
+    occs = occurrences_within(ids, doc_index, mine)
     for p, pids in sorted(partner_ids.items()):
-        occs.extend(occurrences_across(ids, pids, p, sh))
+        out = align(pids, ids, a_shingles=sh(p, pids), b_shingles=mine)
+        occs.extend(
+            Occurrence(a.b_start, a.b_end, p, a.a_start, a.a_end, a.similarity) for a in out
+        )
     return merge_occurrences(occs)
 
 
@@ -548,8 +579,9 @@ def repeated_passages(docs: Iterable[Document]) -> dict[str, list[Repeat]]:
     partners = index.partners() if len(docs) > 1 else {}
     texts = {i: (d.id, d.text) for i, d in enumerate(docs)}
     cache: dict[int, list[tuple[int, int]]] = {}
+    shingles: dict[int, np.ndarray] = {}
     out = {}
     for i, d in enumerate(docs):
-        occs = doc_occurrences(i, ids[i], {p: ids[p] for p in partners.get(i, [])})
+        occs = doc_occurrences(i, ids[i], {p: ids[p] for p in partners.get(i, [])}, shingles)
         out[d.id] = to_repeats(d.id, d.text, occs, texts, cache)
     return out

@@ -1,0 +1,577 @@
+"""Score documents: repeated passages (no model needed) and, with a model, propaganda spans
+and frames. Records follow CONTRACTS.md section 6, one per input document, in input order.
+
+`score()` streams: pass 1 reads the inputs once, spools them to a temporary file and
+computes each document's compact repeat signature (in parallel); a global join
+(`repeats.CrossIndex`, spilling to disk) proposes partner documents; pass 2 re-reads the
+spool in batches, aligns each document with itself and its partners, runs the model and
+writes records as they come, in input order. Memory stays flat as the input grows: a few
+bytes per document plus the batches in flight. Engines: `local` (a process pool of
+`workers`) or `dask` (a `distributed` cluster: `scheduler` address, or a LocalCluster),
+with identical output.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import io
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from annotate import repeats
+from annotate.atomic import atomic_path
+from annotate.documents import Document, iter_documents
+from annotate.errors import BadInput
+from annotate.schema import REPETITION_LABEL
+
+BATCH_SIZE = 256
+OUT_SUFFIXES = (".jsonl", ".parquet", ".csv")
+
+# ---- records --------------------------------------------------------------------------------
+
+
+def repeat_span(r: repeats.Repeat) -> dict:
+    return {
+        "start": r.start,
+        "end": r.end,
+        "text": r.text,
+        "label": REPETITION_LABEL,
+        "score": r.score,
+        "source": repeats.DETECTOR,
+        "of": {"id": r.of_id, "start": r.of_start, "end": r.of_end},
+    }
+
+
+def make_record(
+    doc_id: str, text: str, reps: list[repeats.Repeat], prediction: dict | None
+) -> dict:
+    """One CONTRACTS §6 record; model spans are checked against the text."""
+    record: dict[str, Any] = {"id": doc_id}
+    spans = [repeat_span(r) for r in reps]
+    if prediction is not None:
+        record["propaganda"] = float(prediction["propaganda"])
+        record["frames"] = {k: float(v) for k, v in prediction.get("frames", {}).items()}
+        record["frame_labels"] = list(prediction.get("frame_labels", []))
+        for s in prediction.get("spans", []):
+            start, end = int(s["start"]), int(s["end"])
+            if not 0 <= start < end <= len(text):
+                raise ValueError(f"model span {start}-{end} outside document {doc_id!r}")
+            spans.append({**s, "start": start, "end": end, "text": text[start:end]})
+    spans.sort(key=lambda s: (s["start"], s["end"], s.get("source", "")))
+    record["spans"] = spans
+    return record
+
+
+def score_batch(
+    batch: Sequence[tuple[int, str, str]],
+    partners: dict[int, list[int]],
+    partner_docs: dict[int, tuple[str, str]],
+    model: Any = None,
+) -> list[dict]:
+    """Records for documents (index, id, text); partners: index -> partner indices whose
+    (id, text) are in `partner_docs` (or in the batch itself)."""
+    known = {i: (doc_id, text) for i, doc_id, text in batch}
+    known.update(partner_docs)
+    ids_cache: dict[int, list[int]] = {}
+
+    def ids_of(i: int) -> list[int]:
+        w = ids_cache.get(i)
+        if w is None:
+            w = ids_cache[i] = repeats.word_ids(known[i][1])
+        return w
+
+    predictions = model.predict([text for _, _, text in batch]) if model is not None else None
+    spans_cache: dict[int, list[tuple[int, int]]] = {}
+    shingles_cache: dict = {}
+    out = []
+    for n, (i, doc_id, text) in enumerate(batch):
+        mine = partners.get(i, [])
+        occs = repeats.doc_occurrences(i, ids_of(i), {p: ids_of(p) for p in mine}, shingles_cache)
+        reps = repeats.to_repeats(doc_id, text, occs, known, spans_cache)
+        out.append(make_record(doc_id, text, reps, predictions[n] if predictions else None))
+    return out
+
+
+def batch_anchors(texts: Sequence[str]) -> list:
+    """Pass 1 work: each document's repeat signature."""
+    return [repeats.anchors(repeats.word_ids(t)) for t in texts]
+
+
+def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dict]:
+    """CONTRACTS §6 records for `docs` (in memory, one process), in input order."""
+    docs = list(docs)
+    index = repeats.CrossIndex()
+    for i, a in enumerate(batch_anchors([d.text for d in docs])):
+        index.add(i, a)
+    partners = index.partners() if len(docs) > 1 else {}
+    everything = {i: (d.id, d.text) for i, d in enumerate(docs)}
+    for lo in range(0, len(docs), BATCH_SIZE):
+        batch = [(i, docs[i].id, docs[i].text) for i in range(lo, min(lo + BATCH_SIZE, len(docs)))]
+        needed = {p for i, _, _ in batch for p in partners.get(i, [])}
+        yield from score_batch(batch, partners, {p: everything[p] for p in needed}, model)
+
+
+# ---- engines --------------------------------------------------------------------------------
+
+
+class _InProcess:
+    def __init__(self, model):
+        self.model = model
+
+    def map_ordered(self, fn: Callable, args_iter: Iterable[tuple], with_model: bool = False):
+        for args in args_iter:
+            yield fn(*args, self.model) if with_model else fn(*args)
+
+    def close(self):
+        pass
+
+
+_WORKER_MODEL = None
+
+
+def _init_worker(model):
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+
+
+def _call_with_worker_model(fn, *args):
+    return fn(*args, _WORKER_MODEL)
+
+
+class _LocalPool:
+    """A process pool; at most 2 x workers batches in flight; results in submission order."""
+
+    def __init__(self, workers: int, model):
+        self.workers = workers
+        self.model = model
+        self.pool = None
+        self.in_flight = 2 * workers
+
+    def _start(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        return ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.model,)
+        )
+
+    def map_ordered(self, fn, args_iter, with_model: bool = False):
+        args_iter = iter(args_iter)
+        first = next(args_iter, None)
+        second = next(args_iter, None)
+        if second is None:  # a single batch: not worth a trip to another process
+            if first is not None:
+                yield fn(*first, self.model) if with_model else fn(*first)
+            return
+        args_iter = itertools.chain([first, second], args_iter)
+        if self.pool is None:
+            self.pool = self._start()
+        pending: collections.deque = collections.deque()
+        for args in args_iter:
+            if with_model:
+                pending.append(self.pool.submit(_call_with_worker_model, fn, *args))
+            else:
+                pending.append(self.pool.submit(fn, *args))
+            if len(pending) >= self.in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+class _DaskEngine:
+    """`distributed`: the model is broadcast to workers once; results gathered in order."""
+
+    def __init__(self, workers: int, model, scheduler: str | None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise BadInput(
+                "--engine dask needs the dask extra: pip install 'annotate[dask]'"
+            ) from None
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+        else:
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            self.client = Client(self.cluster)
+        self.model = self.client.scatter(model, broadcast=True) if model is not None else None
+        self.in_flight = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def map_ordered(self, fn, args_iter, with_model: bool = False):
+        pending: collections.deque = collections.deque()
+        for args in args_iter:
+            if with_model:
+                pending.append(self.client.submit(fn, *args, self.model, pure=False))
+            else:
+                pending.append(self.client.submit(fn, *args, pure=False))
+            if len(pending) >= self.in_flight:
+                f = pending.popleft()
+                yield f.result()
+                f.release()
+        while pending:
+            f = pending.popleft()
+            yield f.result()
+            f.release()
+
+    def close(self):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+# ---- spool: the inputs, re-readable by position -----------------------------------------------
+
+
+class _Spool:
+    """Documents written once to a temporary JSON Lines file; read back in order or by index."""
+
+    def __init__(self, tmp_dir: str | None = None):
+        fd, self.path = tempfile.mkstemp(prefix=".annotate-score-", suffix=".spool", dir=tmp_dir)
+        self.file = os.fdopen(fd, "wb")
+        self.offsets = array("q")
+        self.size = 0
+        self._random = None
+        self._cache: collections.OrderedDict[int, tuple[str, str]] = collections.OrderedDict()
+
+    def append(self, doc: Document) -> None:
+        line = json.dumps([doc.id, doc.text], ensure_ascii=False).encode("utf-8") + b"\n"
+        self.offsets.append(self.size)
+        self.file.write(line)
+        self.size += len(line)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def get(self, i: int) -> tuple[str, str]:
+        hit = self._cache.get(i)
+        if hit is not None:
+            self._cache.move_to_end(i)
+            return hit
+        if self._random is None:
+            self.file.flush()
+            self._random = open(self.path, "rb")
+        self._random.seek(self.offsets[i])
+        doc_id, text = json.loads(self._random.readline())
+        self._cache[i] = (doc_id, text)
+        if len(self._cache) > 512:
+            self._cache.popitem(last=False)
+        return doc_id, text
+
+    def batches(self, size: int) -> Iterator[list[tuple[int, str, str]]]:
+        self.file.flush()
+        with open(self.path, "rb") as reader:
+            batch: list[tuple[int, str, str]] = []
+            for i, line in enumerate(reader):
+                doc_id, text = json.loads(line)
+                batch.append((i, doc_id, text))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    def close(self) -> None:
+        self.file.close()
+        if self._random is not None:
+            self._random.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+# ---- writers --------------------------------------------------------------------------------
+
+
+def _columns(record: dict) -> dict:
+    row = {"id": record["id"]}
+    if "propaganda" in record:
+        row["propaganda"] = record["propaganda"]
+        row["frames"] = json.dumps(record["frames"], ensure_ascii=False)
+        row["frame_labels"] = json.dumps(record["frame_labels"], ensure_ascii=False)
+    row["spans"] = json.dumps(record["spans"], ensure_ascii=False)
+    return row
+
+
+class _JsonlWriter:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, record: dict) -> None:
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class _CsvWriter:
+    def __init__(self, stream, with_model: bool):
+        cols = (
+            ["id", "propaganda", "frames", "frame_labels", "spans"]
+            if with_model
+            else ["id", "spans"]
+        )
+        self.writer = csv.DictWriter(stream, fieldnames=cols)
+        self.writer.writeheader()
+        self.stream = stream
+
+    def write(self, record: dict) -> None:
+        self.writer.writerow(_columns(record))
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path, with_model: bool, rows_per_group: int = 2048):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fields = [pa.field("id", pa.string())]
+        if with_model:
+            fields += [
+                pa.field("propaganda", pa.float64()),
+                pa.field("frames", pa.string()),
+                pa.field("frame_labels", pa.string()),
+            ]
+        fields.append(pa.field("spans", pa.string()))
+        self.schema = pa.schema(fields)
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.rows: list[dict] = []
+        self.rows_per_group = rows_per_group
+        self.pa = pa
+
+    def write(self, record: dict) -> None:
+        self.rows.append(_columns(record))
+        if len(self.rows) >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+
+def _load_model(model):
+    if model is None or hasattr(model, "predict"):
+        return model
+    from annotate.learn.model import Model
+
+    return Model.load(model)
+
+
+def _progress(label: str, total: int | None):
+    """A rich progress bar on a terminal, else nothing (returns an `advance(n)` callable)."""
+    if not sys.stderr.isatty():
+        return None, (lambda n: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn(f"{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} docs/s"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task(label, total=total, rate="-")
+    started = time.perf_counter()
+    done = [0]
+    progress.start()
+
+    def advance(n: int) -> None:
+        done[0] += n
+        rate = done[0] / max(time.perf_counter() - started, 1e-9)
+        progress.update(task, advance=n, rate=f"{rate:,.0f}")
+
+    return progress, advance
+
+
+def score(
+    paths: Sequence[str | Path],
+    *,
+    model: Any = None,
+    out: str | Path | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    push: bool = False,
+    project: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    stdout=None,
+) -> str:
+    """Score the documents in `paths` (files, folders, `-` for JSON Lines on stdin) and write
+    records to `out` (.jsonl, .parquet, .csv; stdout as JSON Lines when None). Returns a
+    one-line summary."""
+    started = time.perf_counter()
+    if engine not in ("local", "dask"):
+        raise BadInput(f"unknown engine {engine!r}; expected 'local' or 'dask'")
+    if scheduler and engine != "dask":
+        raise BadInput("--scheduler needs --engine dask")
+    if out is not None and Path(out).suffix.lower() not in OUT_SUFFIXES:
+        raise BadInput(f"output must end in one of {', '.join(OUT_SUFFIXES)}", out)
+    if workers is not None and workers < 1:
+        raise BadInput("--workers must be at least 1")
+    workers = workers or os.cpu_count() or 1
+    model = _load_model(model)
+    if engine == "dask":
+        runner: Any = _DaskEngine(workers, model, scheduler)
+    elif workers > 1:
+        runner = _LocalPool(workers, model)
+    else:
+        runner = _InProcess(model)
+    spool = _Spool(tmp_dir=str(Path(out).parent) if out else None)
+    try:
+        n_docs, partners = _pass_signatures(iter_documents(paths), spool, runner, batch_size)
+        counts = _pass_score(spool, partners, runner, model, out, batch_size, push, project, stdout)
+    finally:
+        spool.close()
+        runner.close()
+    seconds = time.perf_counter() - started
+    where = f" -> {out}" if out else ""
+    pushed = f"; pushed {counts['pushed']}" if push else ""
+    return (
+        f"scored {n_docs} documents in {seconds:.1f} s ({n_docs / max(seconds, 1e-9):,.0f} docs/s): "
+        f"{counts['repeats']} repeated-passage spans in {counts['docs_with_repeats']} documents"
+        + (f", {counts['model']} model spans" if model is not None else "")
+        + pushed
+        + where
+    )
+
+
+def _pass_signatures(docs: Iterator[Document], spool: _Spool, runner, batch_size: int):
+    """Pass 1: spool every document, compute signatures, join them into partners."""
+    index = repeats.CrossIndex()
+    bar, advance = _progress("reading", None)
+
+    def texts_batches():
+        batch: list[str] = []
+        for doc in docs:
+            spool.append(doc)
+            batch.append(doc.text)
+            if len(batch) >= batch_size:
+                yield (batch,)
+                batch = []
+        if batch:
+            yield (batch,)
+
+    i = 0
+    try:
+        for signatures in runner.map_ordered(batch_anchors, texts_batches()):
+            for sig in signatures:
+                index.add(i, sig)
+                i += 1
+            advance(len(signatures))
+    finally:
+        if bar is not None:
+            bar.stop()
+    partners = index.partners() if i > 1 else {}
+    index.close()
+    return i, partners
+
+
+def _pass_score(spool, partners, runner, model, out, batch_size, push, project, stdout) -> dict:
+    counts = {"repeats": 0, "docs_with_repeats": 0, "model": 0, "pushed": 0}
+
+    def jobs():
+        for batch in spool.batches(batch_size):
+            needed = {p for i, _, _ in batch for p in partners.get(i, [])}
+            in_batch = {i for i, _, _ in batch}
+            part = {i: partners[i] for i, _, _ in batch if i in partners}
+            yield batch, part, {p: spool.get(p) for p in sorted(needed - in_batch)}
+
+    bar, advance = _progress("scoring", len(spool))
+
+    def records() -> Iterator[dict]:
+        for batch_records in runner.map_ordered(score_batch, jobs(), with_model=True):
+            for r in batch_records:
+                n_rep = sum(1 for s in r["spans"] if s.get("source") == repeats.DETECTOR)
+                counts["repeats"] += n_rep
+                counts["docs_with_repeats"] += bool(n_rep)
+                counts["model"] += len(r["spans"]) - n_rep
+                yield r
+            advance(len(batch_records))
+
+    def write_all(writer) -> None:
+        if push:
+            _push_while_writing(records(), writer, project, model, counts)
+        else:
+            for r in records():
+                writer.write(r)
+        writer.close()
+
+    try:
+        if out is None and stdout is None:
+            stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+            try:
+                write_all(_JsonlWriter(stream))
+            finally:
+                stream.flush()
+                stream.detach()
+        elif out is None:
+            write_all(_JsonlWriter(stdout))
+        else:
+            out = Path(out)
+            suffix = out.suffix.lower()
+            with atomic_path(out) as tmp:
+                if suffix == ".parquet":
+                    write_all(_ParquetWriter(tmp, model is not None))
+                else:
+                    with open(tmp, "w", encoding="utf-8", newline="") as f:
+                        if suffix == ".csv":
+                            write_all(_CsvWriter(f, model is not None))
+                        else:
+                            write_all(_JsonlWriter(f))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return counts
+
+
+def _push_while_writing(records: Iterator[dict], writer, project, model, counts) -> None:
+    """Hand every record to Label Studio (push_predictions) as it passes on to the writer."""
+    from annotate.studio.client import push_predictions
+
+    version = getattr(model, "model_version", None) or repeats.MODEL_VERSION
+    kwargs: dict[str, Any] = {"model_version": version}
+    if project is not None:
+        kwargs["project"] = project
+
+    def feed() -> Iterator[dict]:
+        for r in records:
+            writer.write(r)
+            yield r
+
+    result = push_predictions(feed(), **kwargs)
+    for r in records:  # whatever push_predictions left unread
+        writer.write(r)
+    if isinstance(result, dict):
+        counts["pushed"] = result.get("predictions", result.get("pushed", 0))
