@@ -68,6 +68,10 @@ class Schema:
 
         return LabelInterface(self.xml)
 
+    def display_names(self, control: str) -> dict[str, str]:
+        """Contract string (a label's `alias`, else its `value`) -> name shown to annotators."""
+        return dict(_display_names(self.xml, control))
+
     def check_label(self, control: str, label: str, path=None, record=None) -> None:
         if label not in self.labels.get(control, ()):
             raise BadInput(
@@ -76,6 +80,19 @@ class Schema:
                 path,
                 record,
             )
+
+
+@lru_cache(maxsize=32)
+def _display_names(xml: str, control: str) -> tuple[tuple[str, str], ...]:
+    root = ET.fromstring(xml)
+    for tag in root.iter():
+        if tag.get("name") == control and tag.get("toName"):
+            return tuple(
+                (child.get("alias") or child.get("value"), child.get("value"))
+                for child in tag.iter()
+                if child is not tag and child.get("value") is not None
+            )
+    return ()
 
 
 def load_schema(path: str | Path | None = None) -> Schema:

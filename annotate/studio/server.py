@@ -1,0 +1,493 @@
+"""Run a local Label Studio server (SQLite in a data dir) and keep its project in sync.
+
+`start()` runs the real `label-studio` executable (`$LABEL_STUDIO_BIN`, else
+`.venv-studio/bin/label-studio` beside the package, else on PATH), bound to 127.0.0.1 by
+default, with sign-up closed. The admin login (generated password and API token) is kept in
+`<data-dir>/credentials.json` (mode 0600) and never printed in full. The server's PID and
+process group are kept in `<data-dir>/server.json`; `stop()` ends exactly that process.
+
+With `LABEL_STUDIO_URL` and `LABEL_STUDIO_API_KEY` set, no local server is run: every
+command uses that (team) server instead, and `start()` only syncs the project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from annotate.errors import StudioError
+from annotate.schema import PACKAGE_ROOT
+
+CREDENTIALS = "credentials.json"
+STATE = "server.json"
+LOG = "server.log"
+DEFAULT_USERNAME = "admin@annotate.local"
+START_TIMEOUT = float(os.environ.get("ANNOTATE_STUDIO_START_TIMEOUT", "300"))
+GUIDELINES = Path("docs") / "guidelines.md"
+
+
+# ---- where things are ------------------------------------------------------------------
+
+
+def remote() -> tuple[str, str] | None:
+    """(url, api_key) of a team server named by the environment, or None."""
+    url = os.environ.get("LABEL_STUDIO_URL", "").strip()
+    key = os.environ.get("LABEL_STUDIO_API_KEY", "").strip()
+    if url and key:
+        return url.rstrip("/"), key
+    if url or key:
+        raise StudioError("set both LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (or neither)")
+    return None
+
+
+def label_studio_bin() -> str:
+    """The `label-studio` executable to run."""
+    env = os.environ.get("LABEL_STUDIO_BIN")
+    if env:
+        if not (Path(env).is_file() and os.access(env, os.X_OK)):
+            raise StudioError(f"LABEL_STUDIO_BIN={env} is not an executable file")
+        return env
+    for root in (Path.cwd(), PACKAGE_ROOT):
+        candidate = root / ".venv-studio" / "bin" / "label-studio"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("label-studio")
+    if found:
+        return found
+    raise StudioError(
+        "no label-studio executable: run `make install`, or set LABEL_STUDIO_BIN, "
+        "or put label-studio on PATH"
+    )
+
+
+def find_label_studio_bin() -> str | None:
+    """Like `label_studio_bin()` but None instead of an error."""
+    try:
+        return label_studio_bin()
+    except StudioError:
+        return None
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_private(path: Path, data: dict) -> None:
+    """Write JSON readable by the owner only (created 0600, never world-readable)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def credentials(data_dir: str | Path) -> dict[str, str]:
+    """The local login, created on first use: url, username, password, api_key."""
+    data_dir = Path(data_dir)
+    path = data_dir / CREDENTIALS
+    creds = _read_json(path)
+    if creds and all(creds.get(k) for k in ("username", "password", "api_key")):
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return creds
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds = {
+        "url": "",
+        "username": DEFAULT_USERNAME,
+        "password": secrets.token_urlsafe(18),
+        "api_key": secrets.token_hex(20),
+    }
+    _write_private(path, creds)
+    return creds
+
+
+def mask(secret: str) -> str:
+    """Show only the first and last characters of a secret."""
+    if not secret:
+        return ""
+    if len(secret) <= 8:
+        return "*" * len(secret)
+    return f"{secret[:4]}…{secret[-4:]}"
+
+
+# ---- HTTP --------------------------------------------------------------------------------
+
+
+def health(url: str, timeout: float = 3.0) -> bool:
+    """Does a Label Studio answer at `url`?"""
+    try:
+        r = requests.get(f"{url}/health", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return r.status_code == 200
+
+
+def _api(url: str, api_key: str):
+    from annotate.studio.client import Api
+
+    return Api(url, api_key)
+
+
+# ---- process -----------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_ours(state: dict) -> bool:
+    """The recorded PID is still the process we started (not a recycled PID)."""
+    pid = int(state.get("pid", 0))
+    if pid <= 0 or not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return True
+    return "label-studio" in cmdline or "label_studio" in cmdline
+
+
+def _child_env(creds: dict[str, str], data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        {
+            "LABEL_STUDIO_USERNAME": creds["username"],
+            "LABEL_STUDIO_PASSWORD": creds["password"],
+            "LABEL_STUDIO_USER_TOKEN": creds["api_key"],
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "false",
+            "DJANGO_DB": "sqlite",
+            "COLLECT_ANALYTICS": "false",
+            "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _log_tail(data_dir: Path, lines: int = 15) -> str:
+    try:
+        text = (data_dir / LOG).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    data_dir: str | Path = ".studio",
+    project: str = "Propaganda and framing",
+    *,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Start the server (no-op if it runs), wait until it answers, sync the project."""
+    team = remote()
+    if team:
+        url, key = team
+        if not health(url, timeout=10):
+            raise StudioError(f"no Label Studio answers at LABEL_STUDIO_URL={url}")
+        proj = sync_project(_api(url, key), project)
+        return {"remote": True, "running": True, "url": url, "api_key": key, "project": proj}
+
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds = credentials(data_dir)
+    state = _read_json(data_dir / STATE)
+    if state and _is_ours(state) and health(state["url"]):
+        url = state["url"]
+        started = False
+    else:
+        if state:  # stale: the process is gone
+            (data_dir / STATE).unlink(missing_ok=True)
+        url = _launch(host, port, data_dir, creds, timeout or START_TIMEOUT)
+        started = True
+    if creds.get("url") != url:
+        creds["url"] = url
+        _write_private(data_dir / CREDENTIALS, creds)
+    proj = sync_project(_api(url, creds["api_key"]), project)
+    info = status(data_dir)
+    info.update(project=proj, started=started)
+    return info
+
+
+def _launch(host: str, port: int, data_dir: Path, creds: dict, timeout: float) -> str:
+    exe = label_studio_bin()
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    url = f"http://{url_host}:{port}"
+    if health(url, timeout=2):
+        raise StudioError(
+            f"something already answers at {url} that this data dir did not start; "
+            "choose another --port, or set LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY to use it"
+        )
+    cmd = [
+        exe,
+        "start",
+        "--no-browser",
+        "--data-dir",
+        str(data_dir),
+        "--database",
+        str(data_dir / "label_studio.sqlite3"),
+        "--internal-host",
+        host,
+        "--port",
+        str(port),
+        "--enable-legacy-api-token",
+        "--log-level",
+        "WARNING",
+    ]
+    log = open(data_dir / LOG, "ab")
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=data_dir,
+            env=_child_env(creds, data_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends exactly it
+        )
+    finally:
+        log.close()
+    state = {
+        "pid": proc.pid,
+        "pgid": os.getpgid(proc.pid),
+        "host": host,
+        "port": port,
+        "url": url,
+        "executable": exe,
+        "started_at": time.time(),
+    }
+    _write_private(data_dir / STATE, state)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            (data_dir / STATE).unlink(missing_ok=True)
+            raise StudioError(
+                f"label-studio exited with status {proc.returncode} while starting; "
+                f"see {data_dir / LOG}:\n{_log_tail(data_dir)}"
+            )
+        if health(url, timeout=2):
+            return url
+        time.sleep(1.0)
+    _terminate(state)
+    (data_dir / STATE).unlink(missing_ok=True)
+    raise StudioError(f"label-studio did not answer within {timeout:.0f} s; see {data_dir / LOG}")
+
+
+def _terminate(state: dict, grace: float = 20.0) -> bool:
+    pid, pgid = int(state["pid"]), int(state.get("pgid") or state["pid"])
+    if not _is_ours(state):
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if pgid == pid:  # only a group this server leads (start_new_session)
+                os.killpg(pgid, sig)
+            else:
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                return True
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.2)
+    return not _alive(pid)
+
+
+def stop(data_dir: str | Path = ".studio") -> str:
+    """End the server started from this data dir (exactly that process group)."""
+    if remote():
+        return "LABEL_STUDIO_URL is set: the team server is not ours to stop."
+    data_dir = Path(data_dir).resolve()
+    state = _read_json(data_dir / STATE)
+    if not state:
+        return f"no server recorded in {data_dir}"
+    if not _is_ours(state):
+        (data_dir / STATE).unlink(missing_ok=True)
+        return f"server (pid {state.get('pid')}) was not running"
+    _terminate(state)
+    (data_dir / STATE).unlink(missing_ok=True)
+    return f"stopped Label Studio (pid {state['pid']}) at {state['url']}"
+
+
+def status(data_dir: str | Path = ".studio") -> dict[str, Any]:
+    """Whether the server answers, where, and where its login is kept."""
+    team = remote()
+    if team:
+        url, key = team
+        return {"remote": True, "running": health(url), "url": url, "api_key": key}
+    data_dir = Path(data_dir).resolve()
+    state = _read_json(data_dir / STATE) or {}
+    creds = _read_json(data_dir / CREDENTIALS) or {}
+    url = state.get("url") or creds.get("url") or ""
+    running = bool(state) and _is_ours(state) and bool(url) and health(url)
+    return {
+        "remote": False,
+        "running": running,
+        "url": url,
+        "pid": state.get("pid") if running else None,
+        "host": state.get("host"),
+        "data_dir": str(data_dir),
+        "username": creds.get("username", ""),
+        "api_key": creds.get("api_key", ""),
+        "credentials": str(data_dir / CREDENTIALS),
+        "log": str(data_dir / LOG),
+    }
+
+
+def describe(info: dict[str, Any]) -> str:
+    """Human summary of `start()`/`status()` output; secrets shown masked only."""
+    lines = []
+    where = "team server (LABEL_STUDIO_URL)" if info.get("remote") else "Label Studio"
+    if info.get("running"):
+        lines.append(f"{where} is running at {info['url']}")
+    else:
+        lines.append(
+            f"{where} is not running" + (f" (last at {info['url']})" if info.get("url") else "")
+        )
+    if not info.get("remote"):
+        if info.get("pid"):
+            lines.append(f"  pid       {info['pid']}")
+        if info.get("username"):
+            lines.append(f"  username  {info['username']}")
+            lines.append(f"  password  kept in {info['credentials']} (readable by you only)")
+        lines.append(f"  data      {info.get('data_dir', '')} (log: {info.get('log', '')})")
+    if info.get("api_key"):
+        lines.append(f"  API token {mask(info['api_key'])}")
+    proj = info.get("project")
+    if proj:
+        lines.append(
+            f"  project   {proj['title']!r} (id {proj['id']}, {proj.get('action', 'ok')}): "
+            f"{info['url']}/projects/{proj['id']}"
+        )
+    return "\n".join(lines)
+
+
+# ---- project -----------------------------------------------------------------------------
+
+
+def guidelines_html() -> str | None:
+    """`docs/guidelines.md` (cwd, else the repo) as simple HTML for the annotator pop-up."""
+    for root in (Path.cwd(), PACKAGE_ROOT):
+        path = root / GUIDELINES
+        if path.is_file():
+            return _markdown_to_html(path.read_text(encoding="utf-8"))
+    return None
+
+
+def _markdown_to_html(md: str) -> str:
+    """A small Markdown subset (headings, lists, paragraphs) -> HTML, text escaped."""
+    import html
+    import re
+
+    def inline(s: str) -> str:
+        s = html.escape(s)
+        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+        s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+        return re.sub(r"(?<!\*)\*(?!\s)(.+?)\*", r"<i>\1</i>", s)
+
+    out: list[str] = []
+    para: list[str] = []
+    in_list = False
+
+    def flush() -> None:
+        nonlocal in_list
+        if para:
+            out.append(f"<p>{inline(' '.join(para))}</p>")
+            para.clear()
+        if in_list:
+            out.append("</ul>")
+            in_list = False
+
+    for line in md.splitlines():
+        stripped = line.strip()
+        heading = re.match(r"^(#{1,6})\s+(.*)$", stripped)
+        item = re.match(r"^[-*+]\s+(.*)$", stripped)
+        if not stripped:
+            flush()
+        elif heading:
+            flush()
+            level = min(len(heading.group(1)) + 1, 6)
+            out.append(f"<h{level}>{inline(heading.group(2))}</h{level}>")
+        elif item:
+            if para:
+                out.append(f"<p>{inline(' '.join(para))}</p>")
+                para.clear()
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{inline(item.group(1))}</li>")
+        else:
+            para.append(stripped)
+    flush()
+    return "\n".join(out)
+
+
+def _differs(have: Any, want: Any) -> bool:
+    if isinstance(want, str) and isinstance(have, str):
+        return have.strip() != want.strip()
+    return have != want
+
+
+def sync_project(api, title: str, schema=None) -> dict[str, Any]:
+    """Create the project titled `title`, or update its label config: exactly one by title."""
+    from annotate.schema import load_schema
+
+    schema = schema or load_schema()
+    instructions = guidelines_html()
+    wanted: dict[str, Any] = {"label_config": schema.xml}
+    if instructions is not None:
+        wanted.update(expert_instruction=instructions, show_instruction=True)
+    found = api.find_project(title)
+    if found is None:
+        body = {
+            "title": title,
+            "description": "Propaganda techniques, repeated passages and frames in news text.",
+            "show_collab_predictions": True,
+            "show_skip_button": True,
+            "enable_empty_annotation": True,
+            **wanted,
+        }
+        proj = api.post("/api/projects/", json=body)
+        action = "created"
+    else:
+        changes = {k: v for k, v in wanted.items() if _differs(found.get(k), v)}
+        if changes:
+            proj = api.patch(f"/api/projects/{found['id']}/", json=changes)
+            action = "updated"
+        else:
+            proj, action = found, "unchanged"
+    return {"id": proj["id"], "title": proj["title"], "action": action}
