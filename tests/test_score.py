@@ -1,0 +1,243 @@
+"""`annotate score`: records, order, engines giving identical output, formats, atomic output."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from annotate.documents import Document, read_documents, read_text_file
+from annotate.errors import BadInput
+from annotate.score import score, score_documents
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_62e5311f9cbaaa12.txt"
+FIXTURE = ROOT / "tests" / "fixtures" / "seed_repeats.json"
+PTC = ROOT.parent / "shared" / "data" / "ptc" / "train-articles"
+ANNOTATE = [sys.executable, "-m", "annotate"]
+
+needs_ptc = pytest.mark.skipif(not PTC.is_dir(), reason="../shared/data/ptc not present")
+
+
+def ptc_texts(n: int) -> list[tuple[str, str]]:
+    paths = sorted(PTC.glob("article*.txt"))[:n]
+    return [(p.stem, read_text_file(p)) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """60 real articles plus copies (whole, and a passage of one spliced into another)."""
+    d = tmp_path_factory.mktemp("corpus")
+    rows = [{"id": i, "text": t, "outlet": "ptc"} for i, t in ptc_texts(60)]
+    rows.append({"id": "copy-of-3", "text": rows[3]["text"]})
+    rows.append({"id": "splice", "text": rows[10]["text"][:900] + " " + rows[40]["text"][-700:]})
+    first, rest = rows[:35], rows[35:]
+    with open(d / "a.jsonl", "w", encoding="utf-8") as f:
+        for r in first:
+            f.write(json.dumps(r) + "\n")
+    pd.DataFrame(rest).to_parquet(d / "b.parquet")
+    return d
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_seed_record_has_only_repeat_spans():
+    (record,) = score_documents(read_documents([SEED]))
+    fixture = json.loads(FIXTURE.read_text(encoding="utf-8"))["occurrences"]
+    assert set(record) == {"id", "spans"}  # no model: no propaganda, frames, frame_labels
+    assert record["id"] == SEED.stem
+    assert [(s["start"], s["end"]) for s in record["spans"]] == [
+        (o["start"], o["end"]) for o in fixture
+    ]
+    text = read_text_file(SEED)
+    for s in record["spans"]:
+        assert s["source"] == "repeats" and s["label"] == "Repetition"
+        assert s["text"] == text[s["start"] : s["end"]]
+        assert 0 < s["score"] <= 1
+        assert s["of"]["id"] == SEED.stem
+        copy = text[s["of"]["start"] : s["of"]["end"]]
+        assert re.findall(r"\w+", copy.lower()) == re.findall(r"\w+", s["text"].lower())
+
+
+@needs_ptc
+def test_one_and_two_workers_give_identical_output_in_input_order(corpus, tmp_path):
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    score([corpus], out=one, workers=1, batch_size=7)
+    score([corpus], out=two, workers=2, batch_size=7)
+    assert one.read_bytes() == two.read_bytes()
+    records = read_jsonl(one)
+    assert [r["id"] for r in records] == [d.id for d in read_documents([corpus])]
+    by_id = {r["id"]: r for r in records}
+    # the whole-article copy points to its original, the splice to both sources
+    copy = by_id["copy-of-3"]["spans"]
+    original = records[3]["id"]
+    assert copy and {s["of"]["id"] for s in copy} >= {original}
+    assert {s["of"]["id"] for s in by_id["splice"]["spans"]} >= {
+        records[10]["id"],
+        records[40]["id"],
+    }
+    assert any(s["of"]["id"] == "copy-of-3" for s in by_id[original]["spans"])
+    # the same records as the in-memory API
+    assert records == list(score_documents(read_documents([corpus])))
+
+
+@needs_ptc
+def test_dask_engine_gives_identical_output(corpus, tmp_path):
+    pytest.importorskip("distributed")
+    local, dask = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
+    score([corpus], out=local, workers=1, batch_size=9)
+    summary = score([corpus], out=dask, engine="dask", workers=2, batch_size=9)
+    assert "62 documents" in summary
+    assert local.read_bytes() == dask.read_bytes()
+
+
+@needs_ptc
+def test_csv_and_parquet_hold_the_same_records(corpus, tmp_path):
+    score([corpus], out=tmp_path / "r.jsonl", workers=1)
+    score([corpus], out=tmp_path / "r.csv", workers=1)
+    score([corpus], out=tmp_path / "r.parquet", workers=1)
+    want = [{"id": r["id"], "spans": r["spans"]} for r in read_jsonl(tmp_path / "r.jsonl")]
+    for frame in (
+        pd.read_csv(tmp_path / "r.csv", dtype={"id": str}, keep_default_na=False),
+        pd.read_parquet(tmp_path / "r.parquet"),
+    ):
+        assert list(frame.columns) == ["id", "spans"]
+        got = [{"id": r.id, "spans": json.loads(r.spans)} for r in frame.itertuples()]
+        assert got == want
+
+
+def test_stdin_to_stdout(tmp_path):
+    text = read_text_file(SEED)
+    lines = [json.dumps({"id": "x", "text": text}), json.dumps({"id": "y", "text": "hello"})]
+    proc = subprocess.run(
+        [*ANNOTATE, "score", "-", "--workers", "1"],
+        input="\n".join(lines).encode(),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["id"] for r in records] == ["x", "y"]
+    assert len(records[0]["spans"]) == 12 and records[1]["spans"] == []
+
+
+def test_failing_input_leaves_no_partial_output(tmp_path):
+    good = tmp_path / "in" / "a.jsonl"
+    good.parent.mkdir()
+    good.write_text(
+        "\n".join(json.dumps({"id": f"d{i}", "text": f"text number {i}"}) for i in range(50)) + "\n"
+    )
+    (tmp_path / "in" / "b.jsonl").write_text('{"id": "z", "text": "fine"}\n{"id": "broken", \n')
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(BadInput, match="b.jsonl"):
+        score([tmp_path / "in"], out=out, workers=2, batch_size=4)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]  # no temporary files left either
+    out.write_text("previous\n")
+    proc = subprocess.run(
+        [*ANNOTATE, "score", str(tmp_path / "in"), "--out", str(out)],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "b.jsonl" in proc.stderr.decode() and "Traceback" not in proc.stderr.decode()
+    assert out.read_text() == "previous\n"
+
+
+def test_bad_options_are_bad_input(tmp_path):
+    with pytest.raises(BadInput):
+        score([SEED], out=tmp_path / "x.txt")
+    with pytest.raises(BadInput):
+        score([SEED], engine="spark")
+    with pytest.raises(BadInput):
+        score([tmp_path / "missing"], out=tmp_path / "x.jsonl")
+
+
+class StandInModel:
+    """Has the Model.predict interface (INTERFACES.md); marks the first word of each text."""
+
+    model_version = "stand-in-1"
+
+    def predict(self, texts):
+        out = []
+        for t in texts:
+            end = len(t.split(" ")[0]) if t else 0
+            spans = [{"start": 0, "end": end, "text": "", "label": "Loaded_Language", "score": 0.5}]
+            out.append(
+                {
+                    "propaganda": 0.25,
+                    "frames": {"Political": 0.9, "Economic": 0.1},
+                    "frame_labels": ["Political"],
+                    "spans": [dict(s, source="model") for s in spans if end],
+                }
+            )
+        return out
+
+
+def test_model_predictions_join_the_repeat_spans(tmp_path):
+    text = read_text_file(SEED)
+    docs = [Document("a", text), Document("b", "Short note. " + text[1022:1285])]
+    records = list(score_documents(docs, model=StandInModel()))
+    a, b = records
+    assert a["propaganda"] == 0.25 and a["frame_labels"] == ["Political"]
+    assert a["frames"] == {"Political": 0.9, "Economic": 0.1}
+    assert a["spans"][0] == {
+        "start": 0,
+        "end": 3,
+        "text": "The",
+        "label": "Loaded_Language",
+        "score": 0.5,
+        "source": "model",
+    }
+    assert [s["start"] for s in a["spans"]] == sorted(s["start"] for s in a["spans"])
+    assert {s["source"] for s in a["spans"]} == {"model", "repeats"}
+    assert any(s["source"] == "repeats" and s["of"]["id"] == "a" for s in b["spans"])
+    # the same through the streaming scorer, with a process pool, and CSV columns
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"id": d.id, "text": d.text}) for d in docs) + "\n")
+    score([src], model=StandInModel(), out=tmp_path / "o.jsonl", workers=2, batch_size=1)
+    assert read_jsonl(tmp_path / "o.jsonl") == records
+    score([src], model=StandInModel(), out=tmp_path / "o.csv", workers=1)
+    frame = pd.read_csv(tmp_path / "o.csv")
+    assert list(frame.columns) == ["id", "propaganda", "frames", "frame_labels", "spans"]
+
+
+def test_cli_writes_summary_and_file(tmp_path):
+    out = tmp_path / "seed.parquet"
+    proc = subprocess.run(
+        [*ANNOTATE, "score", str(SEED), "--out", str(out), "--workers", "1"],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "12 repeated-passage spans" in proc.stderr.decode()
+    frame = pd.read_parquet(out)
+    assert frame.id.tolist() == [SEED.stem] and len(json.loads(frame.spans[0])) == 12
+
+
+class ExplodingModel(StandInModel):
+    def predict(self, texts):
+        if any("boom" in t for t in texts):
+            raise RuntimeError("model failed")
+        return super().predict(texts)
+
+
+def test_failure_while_writing_leaves_no_partial_output(tmp_path):
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": f"d{i}", "text": "boom" if i == 30 else f"text {i}"} for i in range(40)]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    for name in ("o.jsonl", "o.parquet", "o.csv"):
+        with pytest.raises(RuntimeError):
+            score([src], model=ExplodingModel(), out=tmp_path / name, workers=1, batch_size=4)
+        assert not (tmp_path / name).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
