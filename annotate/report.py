@@ -64,6 +64,22 @@ def label_colours(schema: Schema | None = None) -> dict[str, str]:
     return colours
 
 
+def _ink(background: str) -> str:
+    """Black or white text, whichever reads better on `background` (#rgb or #rrggbb)."""
+    h = background.lstrip("#")
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    try:
+        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    except ValueError:
+        return "#000"
+    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
+
+
+def _swatch(colour: str) -> str:
+    return f"background:{escape(colour)};color:{_ink(colour)}"
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -285,8 +301,7 @@ def _shown_documents(docs: Sequence[EvaluatedDocument]) -> list[EvaluatedDocumen
 
 def _legend(techniques: Sequence[str], colours: dict[str, str]) -> str:
     items = "".join(
-        f'<span style="background:{escape(colours.get(t, "#ccc"))}">{escape(t)}</span>'
-        for t in techniques
+        f'<span style="{_swatch(colours.get(t, "#ccc"))}">{escape(t)}</span>' for t in techniques
     )
     return (
         f'<p class="legend">{items}</p><p class="note">A dotted outline marks text under '
@@ -307,10 +322,10 @@ def highlight(text: str, spans: Sequence[tuple[int, int, str]], colours: dict[st
         if not labels:
             out.append(piece)
             continue
-        colour = escape(colours.get(labels[0], "#ccc"))
+        style = _swatch(colours.get(labels[0], "#ccc"))
         cls = ' class="multi"' if len(labels) > 1 else ""
         title = escape(", ".join(labels))
-        out.append(f'<mark{cls} style="background:{colour}" title="{title}">{piece}</mark>')
+        out.append(f'<mark{cls} style="{style}" title="{title}">{piece}</mark>')
     return "".join(out)
 
 

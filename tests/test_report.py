@@ -101,18 +101,18 @@ def test_report_has_plots_tables_and_highlights(hostile_corpus):
     assert "Spans per label" in html and "Frames per label" in html
     colours = label_colours()
     assert colours["Loaded_Language"] == "#e6194b"  # from label_config.xml
-    assert f'style="background:{colours["Loaded_Language"]}" title="Loaded_Language"' in html
+    assert 'style="background:#e6194b;color:#fff" title="Loaded_Language"' in html
     assert 'class="multi"' in html  # overlapping gold spans
     assert "stand-in-1" in html
 
 
 def test_highlight_segments():
     text = "ab<cd>ef"
-    html = highlight(text, [(1, 5, "X"), (3, 7, "Y")], {"X": "#111", "Y": "#222"})
+    html = highlight(text, [(1, 5, "X"), (3, 7, "Y")], {"X": "#111", "Y": "#eeeeee"})
     assert html == (
-        'a<mark style="background:#111" title="X">b&lt;</mark>'
-        '<mark class="multi" style="background:#111" title="X, Y">cd</mark>'
-        '<mark style="background:#222" title="Y">&gt;e</mark>f'
+        'a<mark style="background:#111;color:#fff" title="X">b&lt;</mark>'
+        '<mark class="multi" style="background:#111;color:#fff" title="X, Y">cd</mark>'
+        '<mark style="background:#eeeeee;color:#000" title="Y">&gt;e</mark>f'
     )
     assert highlight(text, [], {}) == "ab&lt;cd&gt;ef"
 
