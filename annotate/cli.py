@@ -36,6 +36,7 @@ Paths = Annotated[list[str], typer.Argument(help="Files or folders (.txt .jsonl 
 ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project title.")]
 DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT", "Propaganda and framing")
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
+STUDIO_DIR = Path(os.environ.get("ANNOTATE_STUDIO_DIR", ".studio"))  # also where push/pull look
 
 
 @app.callback()
@@ -56,7 +57,7 @@ def _main(
 def studio_start(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    data_dir: DataDir = Path(".studio"),
+    data_dir: DataDir = STUDIO_DIR,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """Start Label Studio (SQLite in DATA_DIR) and create or update the project."""
@@ -67,7 +68,7 @@ def studio_start(
 
 
 @studio_app.command("stop")
-def studio_stop(data_dir: DataDir = Path(".studio")) -> None:
+def studio_stop(data_dir: DataDir = STUDIO_DIR) -> None:
     """Stop the server that `annotate studio start` started."""
     from annotate.studio import server
 
@@ -75,11 +76,54 @@ def studio_stop(data_dir: DataDir = Path(".studio")) -> None:
 
 
 @studio_app.command("status")
-def studio_status(data_dir: DataDir = Path(".studio")) -> None:
+def studio_status(data_dir: DataDir = STUDIO_DIR) -> None:
     """Is the server up, where, and who can log in."""
     from annotate.studio import server
 
     out.print(server.describe(server.status(data_dir=data_dir)))
+
+
+@studio_app.command("add-user")
+def studio_add_user(
+    email: Annotated[str, typer.Argument(help="The annotator's e-mail (their login name).")],
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password",
+            help="Create the account now: asks for a password (or reads a line from stdin; "
+            "empty = generate one). Without it, print an invite link instead.",
+        ),
+    ] = False,
+    data_dir: DataDir = STUDIO_DIR,
+) -> None:
+    """Give an annotator an account on the server (invite link, or account with a password)."""
+    import secrets
+
+    from annotate.studio import client
+
+    os.environ["ANNOTATE_STUDIO_DIR"] = str(data_dir)
+    secret = None
+    generated = False
+    if password:
+        if sys.stdin.isatty():
+            secret = typer.prompt(
+                "Password (empty: generate one)",
+                default="",
+                hide_input=True,
+                show_default=False,
+            )
+        else:
+            secret = sys.stdin.readline().rstrip("\n")
+        if not secret:
+            secret, generated = secrets.token_urlsafe(12), True
+    result = client.add_user(email, secret)
+    if not result["created"]:
+        out.print(f"Send {email} this sign-up link (it lets anyone who has it join):")
+        out.print(result["invite_url"], soft_wrap=True, highlight=False)
+        return
+    out.print(f"created {email} on {result['url']}; they log in at {result['url']}/user/login/")
+    if generated:
+        out.print(f"generated password (shown once; pass it on privately): {secret}")
 
 
 # ---- Label Studio round trip ------------------------------------------------------------

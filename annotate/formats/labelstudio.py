@@ -202,12 +202,17 @@ def _span_offsets(text: str, value: dict, where: str) -> tuple[int, int]:
     )
 
 
-def annotator_name(completed_by: Any, users: Mapping[int, str] | None = None) -> str:
-    """The annotator's e-mail from an annotation's `completed_by` (object or user id)."""
+def annotator_name(annotation: Mapping[str, Any], users: Mapping[int, str] | None = None) -> str:
+    """The annotator's e-mail: `completed_by` as an object or a user id, else the name
+    Label Studio shows on the annotation (`created_username`, "email, id")."""
+    completed_by = annotation.get("completed_by")
     if isinstance(completed_by, dict):
-        return completed_by.get("email") or str(completed_by.get("id", "unknown"))
+        return completed_by.get("email") or f"user{completed_by.get('id')}"
     if users and completed_by in users:
         return users[completed_by]
+    shown = (annotation.get("created_username") or "").strip()
+    if "@" in shown:
+        return shown.rsplit(",", 1)[0].strip()
     return f"user{completed_by}"
 
 
@@ -253,7 +258,7 @@ def rows_from_task(
     doc_labels: list[dict] = []
     annotators: list[str] = []
     for ann in submitted:
-        who = annotator_name(ann.get("completed_by"), users)
+        who = annotator_name(ann, users)
         annotators.append(who)
         rec = f"task {task.get('id')} (document {doc_id!r}), annotation {ann.get('id')} by {who}"
         regions: dict[str, dict] = {}

@@ -121,6 +121,27 @@ class Api:
                 return
             page += 1
 
+    def tasks(self, project_id: int, *, fields: str = "task_only", page_size: int = 500):
+        """Every task of a project, page by page (the tasks list has no `next` link)."""
+        page, seen = 1, 0
+        while True:
+            params = {"project": project_id, "page": page, "page_size": page_size}
+            if fields == "all":
+                params["fields"] = "all"
+            try:
+                body = self.get("/api/tasks/", params=params)
+            except StudioError as exc:
+                if "HTTP 404" in str(exc) and page > 1:  # past the last page
+                    return
+                raise
+            items = body.get("tasks", body.get("results", [])) if isinstance(body, dict) else body
+            yield from items
+            seen += len(items)
+            total = body.get("total") if isinstance(body, dict) else None
+            if not items or len(items) < page_size or (total is not None and seen >= total):
+                return
+            page += 1
+
     def find_project(self, title: str) -> dict | None:
         """The project with exactly this title (the lowest id if several)."""
         matches = [p for p in self.pages("/api/projects/", {"title": title}) if p["title"] == title]
@@ -180,3 +201,391 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+# ---- push ----------------------------------------------------------------------------------
+
+
+def _project(api: Api, title: str, schema, *, create: bool) -> dict:
+    from annotate.studio import server
+
+    found = api.find_project(title)
+    if found is not None:
+        return found
+    if not create:
+        raise StudioError(f"Label Studio has no project titled {title!r} (see --project)")
+    made = server.sync_project(api, title, schema)
+    return api.get(f"/api/projects/{made['id']}/")
+
+
+def existing_tasks(api: Api, project_id: int) -> dict[str, dict]:
+    """doc_id -> {id, text} of the tasks already in the project."""
+    found: dict[str, dict] = {}
+    for task in api.tasks(project_id, page_size=1000):
+        data = task.get("data") or {}
+        doc_id = data.get("doc_id")
+        if doc_id is not None:
+            found.setdefault(str(doc_id), {"id": task["id"], "text": data.get("text")})
+    return found
+
+
+def push_documents(
+    paths: Iterable[str | Path],
+    *,
+    project: str,
+    model: str | Path | Any = None,
+    batch_size: int = 500,
+) -> dict[str, Any]:
+    """Import documents as tasks with pre-annotations; documents already there are left alone.
+
+    Tasks are keyed by document id: pushing the same documents again adds nothing, and an
+    interrupted push can simply be run again. Every new task carries one prediction: the
+    repeated-passage detector's spans (and with `model`, the model's spans and frames).
+    """
+    from annotate import repeats
+    from annotate.documents import read_documents
+    from annotate.formats import labelstudio as ls
+    from annotate.schema import load_schema
+    from annotate.score import score_documents
+
+    if batch_size < 1:
+        raise StudioError("--batch-size must be at least 1")
+    schema = load_schema()
+    docs = read_documents(paths)  # bad input fails here, before anything is sent
+    loaded = None
+    if model is not None:
+        if hasattr(model, "predict"):
+            loaded = model
+        else:
+            from annotate.learn.model import Model
+
+            loaded = Model.load(model)
+    version = getattr(loaded, "model_version", None) or repeats.MODEL_VERSION
+
+    api, url = connect()
+    proj = _project(api, project, schema, create=True)
+    pid = proj["id"]
+    existing = existing_tasks(api, pid)
+    new_ids = {d.id for d in docs if d.id not in existing}
+    summary = {
+        "project": project,
+        "project_id": pid,
+        "url": f"{url}/projects/{pid}",
+        "documents": len(docs),
+        "new": 0,
+        "already": len(docs) - len(new_ids),
+        "predictions": 0,
+        "model_version": version,
+    }
+    if not new_ids:
+        return summary
+
+    interface = schema.interface()
+    by_id = {d.id: d for d in docs}
+
+    def tasks() -> Iterator[dict]:
+        # repeats are found among all documents of the run, new or not
+        for record in score_documents(docs, loaded):
+            doc = by_id[record["id"]]
+            if doc.id not in new_ids:
+                continue
+            task = ls.task_from_document(doc)
+            pred = ls.prediction_from_record(record, schema, version, text=doc.text)
+            errors = interface.validate_prediction(pred, return_errors=True)
+            if errors:
+                raise StudioError(
+                    f"prediction for {doc.id!r} does not fit the label config: {errors[:3]}"
+                )
+            if pred["result"]:
+                task["predictions"] = [pred]
+            yield task
+
+    bar, bar_task = _progress(len(new_ids), f"push to {project!r}")
+    try:
+        if bar:
+            bar.start()
+        for batch in _batches(tasks(), batch_size):
+            added, preds = _import_batch(api, pid, batch)
+            summary["new"] += added
+            summary["predictions"] += preds
+            if bar:
+                bar.advance(bar_task, len(batch))
+    finally:
+        if bar:
+            bar.stop()
+    return summary
+
+
+def _import_batch(api: Api, project_id: int, batch: list[dict]) -> tuple[int, int]:
+    """Import one batch; after a failed request, re-import only what did not arrive."""
+    delay = 2.0
+    for attempt in range(1, RETRIES + 1):
+        try:
+            body = api.post(
+                f"/api/projects/{project_id}/import",
+                json=batch,
+                params={"commit_to_project": "true"},
+                retry=False,
+            )
+            return int(body.get("task_count", len(batch))), int(body.get("prediction_count", 0))
+        except StudioError as exc:
+            if attempt == RETRIES or "HTTP 4" in str(exc):
+                raise
+            log.info("import failed (%s); checking what arrived, retrying in %.0f s", exc, delay)
+            time.sleep(delay)
+            delay *= 2
+            try:
+                there = existing_tasks(api, project_id)
+            except StudioError:
+                continue
+            batch = [t for t in batch if t["data"]["doc_id"] not in there]
+            if not batch:
+                return 0, 0
+    return 0, 0
+
+
+def push(
+    paths: Iterable[str | Path],
+    *,
+    project: str,
+    model: str | Path | None = None,
+    batch_size: int = 500,
+) -> str:
+    """`annotate push`: see `push_documents`; returns a one-paragraph summary."""
+    s = push_documents(paths, project=project, model=model, batch_size=batch_size)
+    return (
+        f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
+        f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
+        f"({s['model_version']}). Open {s['url']}"
+    )
+
+
+# ---- predictions for existing tasks ------------------------------------------------------------
+
+
+def push_predictions(
+    records: Iterable[dict],
+    *,
+    project: str = "Propaganda and framing",
+    model_version: str,
+    batch_size: int = 500,
+) -> dict[str, Any]:
+    """Attach score records (CONTRACTS.md section 6) as predictions to the matching tasks.
+
+    Tasks are matched by document id; records without a task are counted as `missing`;
+    a task that already has a prediction of `model_version` is left alone (`already`).
+    Records are consumed as a stream, `batch_size` predictions per request.
+    """
+    from annotate.errors import BadInput
+    from annotate.formats import labelstudio as ls
+    from annotate.schema import load_schema
+
+    schema = load_schema()
+    interface = schema.interface()
+    api, url = connect()
+    proj = _project(api, project, schema, create=False)
+    pid = proj["id"]
+    tasks = existing_tasks(api, pid)
+    have = {
+        p["task"]
+        for p in (api.get("/api/predictions/", params={"project": pid}) or [])
+        if p.get("model_version") == model_version
+    }
+    counts = {"project": project, "pushed": 0, "already": 0, "missing": 0}
+
+    def predictions() -> Iterator[dict]:
+        for record in records:
+            task = tasks.get(str(record["id"]))
+            if task is None:
+                counts["missing"] += 1
+                continue
+            if task["id"] in have:
+                counts["already"] += 1
+                continue
+            text = task["text"] or ""
+            for s in record.get("spans") or ():
+                if text[s["start"] : s["end"]] != s["text"]:
+                    raise BadInput(
+                        f"span {s['start']}-{s['end']} {s['text'][:40]!r} does not match the "
+                        f"text of task {task['id']} in Label Studio",
+                        "score records",
+                        f"document {record['id']!r}",
+                    )
+            pred = ls.prediction_from_record(record, schema, model_version, text=text)
+            errors = interface.validate_prediction(pred, return_errors=True)
+            if errors:
+                raise BadInput(
+                    f"prediction does not fit the label config: {errors[:3]}",
+                    "score records",
+                    f"document {record['id']!r}",
+                )
+            have.add(task["id"])
+            yield {"task": task["id"], **pred}
+
+    for batch in _batches(predictions(), batch_size):
+        api.post(f"/api/projects/{pid}/import/predictions", json=batch, retry=False)
+        counts["pushed"] += len(batch)
+    return counts
+
+
+# ---- pull ---------------------------------------------------------------------------------------
+
+
+def _users(api: Api) -> dict[int, str]:
+    try:
+        body = api.get("/api/users/")
+    except StudioError as exc:  # not allowed to list users: fall back to names on annotations
+        log.info("cannot list users (%s)", exc)
+        return {}
+    items = body.get("results", []) if isinstance(body, dict) else body
+    return {u["id"]: u.get("email") or u.get("username") or f"user{u['id']}" for u in items}
+
+
+def pull_corpus(out_dir: str | Path, *, project: str) -> dict[str, Any]:
+    """Export every task with a submitted annotation (all annotators) into a corpus."""
+    from collections import Counter
+
+    from annotate.corpus import write_corpus
+    from annotate.errors import BadInput
+    from annotate.formats import labelstudio as ls
+    from annotate.schema import load_schema
+
+    if not sys.stderr.isatty():
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    schema = load_schema()
+    api, url = connect()
+    proj = _project(api, project, schema, create=False)
+    pid = proj["id"]
+    users = _users(api)
+    counts: Counter = Counter()
+    rows: dict[str, dict] = {}
+    bar, bar_task = _progress(proj.get("task_number"), f"pull from {project!r}")
+    try:
+        if bar:
+            bar.start()
+        for task in api.tasks(pid, fields="all", page_size=200):
+            counts["tasks"] += 1
+            if bar:
+                bar.advance(bar_task)
+            row = ls.rows_from_task(task, schema, users=users, counts=counts)
+            if not row["annotators"]:
+                continue
+            if row["id"] in rows:  # the same document twice in the project: one row
+                first = rows[row["id"]]
+                if first["text"] != row["text"]:
+                    raise BadInput(
+                        f"two tasks hold different texts for document {row['id']!r}",
+                        f"Label Studio project {project!r}",
+                    )
+                for key in ("spans", "doc_labels", "annotators", "annotated"):
+                    first[key] = first[key] + row[key]
+                first["annotators"] = sorted(set(first["annotators"]))
+                first["annotated"] = sorted(set(first["annotated"]))
+                continue
+            rows[row["id"]] = row
+    finally:
+        if bar:
+            bar.stop()
+    info = write_corpus(
+        rows.values(),
+        out_dir,
+        source={"label_studio": url, "project": project, "project_id": pid},
+        schema=schema,
+        where=f"Label Studio project {project!r}",
+    )
+    return {
+        "out": str(out_dir),
+        "project": project,
+        "tasks": counts["tasks"],
+        "documents": len(rows),
+        "annotations": counts["submitted"],
+        "skipped": counts["skipped"],
+        "annotators": info["counts"]["annotators"],
+        "spans": info["counts"]["spans"],
+        "doc_labels": info["counts"]["doc_labels"],
+    }
+
+
+def pull(out_dir: str | Path, *, project: str) -> str:
+    """`annotate pull`: see `pull_corpus`; returns a one-line summary."""
+    s = pull_corpus(out_dir, project=project)
+    return (
+        f"wrote {s['out']}: {s['documents']} annotated document(s) of {s['tasks']} task(s), "
+        f"{s['annotations']} annotation(s) by {len(s['annotators'])} annotator(s) "
+        f"({s['skipped']} skipped left out), {s['spans']} span(s), {s['doc_labels']} frame label(s)"
+    )
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+def invite_url(api: Api) -> str:
+    """The sign-up link that lets someone join this server's organization."""
+    body = api.get("/api/invite")
+    return f"{api.url}{body['invite_url']}"
+
+
+def add_user(email: str, password: str | None = None) -> dict[str, Any]:
+    """Create an annotator account (sign-up through the invite link), or just give the link.
+
+    Without `password` the result holds `invite_url` for the person to sign up themselves.
+    """
+    from annotate.errors import BadInput
+
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise BadInput(f"{email!r} is not an e-mail address")
+    api, url = connect()
+    link = invite_url(api)
+    if password is None:
+        return {"email": email, "created": False, "invite_url": link}
+    if len(password) < 8:
+        raise BadInput("the password must have at least 8 characters")
+    session = requests.Session()
+    timeout = (CONNECT_TIMEOUT, 60)
+    try:
+        session.get(link, timeout=timeout)
+        r = session.post(
+            link,
+            data={
+                "email": email,
+                "password": password,
+                "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+            },
+            headers={"Referer": link},
+            allow_redirects=False,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise StudioError(f"cannot reach Label Studio at {url} ({_short(exc)})") from None
+    if r.status_code != 302:
+        if "already" in r.text.lower() and "exist" in r.text.lower():
+            raise BadInput(f"a user {email!r} already exists")
+        raise StudioError(f"sign-up of {email!r} failed (HTTP {r.status_code})")
+    if not can_log_in(url, email, password):
+        raise StudioError(f"{email!r} was created but cannot log in")
+    return {"email": email, "created": True, "url": url}
+
+
+def can_log_in(url: str, email: str, password: str) -> bool:
+    """Does the login form accept these credentials?"""
+    session = requests.Session()
+    login = f"{url.rstrip('/')}/user/login/"
+    timeout = (CONNECT_TIMEOUT, 60)
+    session.get(login, timeout=timeout)
+    r = session.post(
+        login,
+        data={
+            "email": email,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+        },
+        headers={"Referer": login},
+        allow_redirects=False,
+        timeout=timeout,
+    )
+    if r.status_code != 302:
+        return False
+    who = session.get(f"{url.rstrip('/')}/api/current-user/whoami", timeout=timeout)
+    return who.status_code == 200 and who.json().get("email") == email

@@ -383,7 +383,7 @@ def describe(info: dict[str, Any]) -> str:
             lines.append(f"  pid       {info['pid']}")
         if info.get("username"):
             lines.append(f"  username  {info['username']}")
-            lines.append(f"  password  kept in {info['credentials']} (readable by you only)")
+            lines.append(f"  password  in {info['credentials']} (mode 0600)")
         lines.append(f"  data      {info.get('data_dir', '')} (log: {info.get('log', '')})")
     if info.get("api_key"):
         lines.append(f"  API token {mask(info['api_key'])}")
