@@ -144,10 +144,51 @@ def _predict(model: Predictor, docs: list[EvaluatedDocument]) -> None:
             for doc, pred in zip(batch, model.predict([d.text for d in batch]), strict=True):
                 doc.prediction = pred
                 if SPAN_CONTROL in doc.annotated and doc.gold_spans:
-                    doc.tc_labels = list(
-                        model.classify_spans(doc.text, [(s, e) for s, e, _ in doc.gold_spans])
-                    )
+                    doc.tc_labels = classify_gold_spans(model, doc.text, doc.gold_spans)
             advance(len(batch))
+
+
+def classify_gold_spans(
+    model: Predictor, text: str, gold: Sequence[tuple[int, int, str]]
+) -> list[str]:
+    """The model's technique for each gold span (TC).
+
+    A span that carries k gold labels (PTC lists some spans twice, with two techniques)
+    gets the model's k most probable techniques when the model offers `technique_proba`,
+    lined up with the gold labels they match, as the SemEval-2020 TC scorer allows.
+    """
+    labels = list(model.classify_spans(text, [(s, e) for s, e, _ in gold]))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (s, e, _) in enumerate(gold):
+        groups.setdefault((s, e), []).append(i)
+    ranked = getattr(model, "technique_proba", None)
+    for span, idx in groups.items():
+        if len(idx) < 2:
+            continue
+        guesses = [labels[i] for i in idx]
+        if ranked is not None:
+            proba = ranked(text, [span])[0]
+            order = sorted(range(len(proba)), key=lambda j: -proba[j])
+            guesses = [model.techniques[j] for j in order[: len(idx)]]
+        for i, label in zip(idx, _line_up(guesses, [gold[i][2] for i in idx]), strict=True):
+            labels[i] = label
+    return labels
+
+
+def _line_up(guesses: list[str], gold: list[str]) -> list[str]:
+    """Reorder `guesses` so that each one equal to a gold label sits at that label's place."""
+    out: list[str | None] = [None] * len(gold)
+    rest = []
+    for g in guesses:
+        place = next((i for i, lab in enumerate(gold) if lab == g and out[i] is None), None)
+        if place is None:
+            rest.append(g)
+        else:
+            out[place] = g
+    for i in range(len(out)):
+        if out[i] is None:
+            out[i] = rest.pop(0)
+    return out  # type: ignore[return-value]
 
 
 class _progress:

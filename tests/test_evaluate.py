@@ -199,3 +199,36 @@ def test_evaluation_keeps_report_material(mixed):
     assert t1.tc_labels == ["Name_Calling,Labeling", "Name_Calling,Labeling", "Loaded_Language"]
     assert [s[3] for s in t1.pred_spans] == [0.9, 0.6, 0.3]
     assert result.model_version == "stand-in-1"
+
+
+class RankingStandIn(StandIn):
+    """A stand-in that also ranks techniques (like Model.technique_proba)."""
+
+    techniques = tuple(load_schema().techniques)
+
+    def technique_proba(self, text, spans):
+        import numpy as np
+
+        rows = []
+        for s, e in spans:
+            p = np.full(len(self.techniques), 0.01)
+            first = "Name_Calling,Labeling" if "terror" in text[s:e] else "Loaded_Language"
+            p[self.techniques.index(first)] = 0.6
+            p[self.techniques.index("Doubt")] = 0.3
+            rows.append(p / p.sum())
+        return np.array(rows)
+
+
+def test_span_with_two_gold_labels_gets_the_two_best_guesses(tmp_path):
+    spans = [gold(T1, 16, 26, "Doubt"), gold(T1, 16, 26, "Name_Calling,Labeling"),
+             gold(T1, 9, 15, "Doubt")]  # fmt: skip
+    path = write(tmp_path, "twice", [corpus.row("t", T1, annotated=["technique"], spans=spans)])
+    # one label per span: NC for both copies of (16,26) -> 1 of 3 right
+    plain = evaluate_model(StandIn(), path)
+    assert plain.documents[0].tc_labels == ["Loaded_Language", "Name_Calling,Labeling",
+                                            "Name_Calling,Labeling"]  # fmt: skip
+    assert plain.metrics["spans"]["tc"]["micro_f1"] == pytest.approx(1 / 3)
+    # top two techniques for the doubly labelled span, lined up with the gold: 2 of 3 right
+    ranked = evaluate_model(RankingStandIn(), path)
+    assert ranked.documents[0].tc_labels == ["Loaded_Language", "Doubt", "Name_Calling,Labeling"]
+    assert ranked.metrics["spans"]["tc"]["micro_f1"] == pytest.approx(2 / 3)
