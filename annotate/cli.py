@@ -263,6 +263,22 @@ def agreement(
     out.print(agree.agreement_table(result))
 
 
+@app.command()
+def audit(
+    corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the ranking as JSON.")] = None,
+    top: Annotated[int, typer.Option(help="Rows to show per table.")] = 20,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by document).")] = 5,
+    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+) -> None:
+    """Suspicious labels: spans and frames that cross-validated predictions contradict."""
+    from annotate import audit as auditing
+
+    result = auditing.audit(corpus_dir, policy=policy, folds=folds, json_out=json_out)
+    for table in auditing.audit_tables(result, top=top):
+        out.print(table)
+
+
 def main() -> None:
     try:
         app()
