@@ -135,11 +135,15 @@ def push(
     project: ProjectOpt = DEFAULT_PROJECT,
     model: Annotated[Path | None, typer.Option(help="Trained model: add its pre-annotations.")] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per request.")] = 500,
+    select: Annotated[
+        int | None,
+        typer.Option(help="With --model: push only the N documents the model is least sure of."),
+    ] = None,
 ) -> None:
     """Import documents as Label Studio tasks, with repeated-passage pre-annotations."""
     from annotate.studio import client
 
-    report = client.push(paths, project=project, model=model, batch_size=batch_size)
+    report = client.push(paths, project=project, model=model, batch_size=batch_size, select=select)
     out.print(report)
 
 

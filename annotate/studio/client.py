@@ -235,8 +235,13 @@ def push_documents(
     project: str,
     model: str | Path | Any = None,
     batch_size: int = 500,
+    select: int | None = None,
 ) -> dict[str, Any]:
     """Import documents as tasks with pre-annotations; documents already there are left alone.
+
+    With `select` (and a model), only the `select` documents of the pool the model is least
+    sure about are pushed (`annotate.active.select_documents`), their prediction scores set to
+    1 - uncertainty, and the project switched to Label Studio's uncertainty sampling.
 
     Tasks are keyed by document id: pushing the same documents again adds nothing, and an
     interrupted push can simply be run again. Every new task carries one prediction: the
@@ -261,11 +266,21 @@ def push_documents(
 
             loaded = Model.load(model)
     version = getattr(loaded, "model_version", None) or repeats.MODEL_VERSION
+    selected_scores: dict[str, float] = {}
+    if select is not None and loaded is None:
+        from annotate.errors import BadInput
+
+        raise BadInput("--select needs --model: uncertainty comes from a trained model")
 
     api, url = connect()
     proj = _project(api, project, schema, create=True)
     pid = proj["id"]
     existing = existing_tasks(api, pid)
+    if select is not None:  # choose among the documents not yet in the project
+        from annotate.active import select_documents
+
+        pool = [d for d in docs if d.id not in existing]
+        docs, selected_scores = select_documents(pool, loaded, select)
     new_ids = {d.id for d in docs if d.id not in existing}
     summary = {
         "project": project,
@@ -291,12 +306,14 @@ def push_documents(
                 continue
             task = ls.task_from_document(doc)
             pred = ls.prediction_from_record(record, schema, version, text=doc.text)
+            if doc.id in selected_scores:
+                pred["score"] = selected_scores[doc.id]
             errors = interface.validate_prediction(pred, return_errors=True)
             if errors:
                 raise StudioError(
                     f"prediction for {doc.id!r} does not fit the label config: {errors[:3]}"
                 )
-            if pred["result"]:
+            if pred["result"] or doc.id in selected_scores:  # a chosen task keeps its score
                 task["predictions"] = [pred]
             yield task
 
@@ -313,6 +330,15 @@ def push_documents(
     finally:
         if bar:
             bar.stop()
+    if select is not None:
+        # Label Studio serves the lowest-scored predictions of project.model_version first
+        from annotate.active import UNCERTAINTY_SAMPLING
+
+        api.patch(
+            f"/api/projects/{pid}/",
+            json={"sampling": UNCERTAINTY_SAMPLING, "model_version": version},
+        )
+        summary["selected"] = len(docs)
     return summary
 
 
@@ -350,9 +376,10 @@ def push(
     project: str,
     model: str | Path | None = None,
     batch_size: int = 500,
+    select: int | None = None,
 ) -> str:
     """`annotate push`: see `push_documents`; returns a one-paragraph summary."""
-    s = push_documents(paths, project=project, model=model, batch_size=batch_size)
+    s = push_documents(paths, project=project, model=model, batch_size=batch_size, select=select)
     return (
         f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
         f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
@@ -488,6 +515,11 @@ def pull_corpus(out_dir: str | Path, *, project: str) -> dict[str, Any]:
     finally:
         if bar:
             bar.stop()
+    if not rows:
+        raise StudioError(
+            f"project {project!r} has no submitted annotation yet ({counts['tasks']} task(s), "
+            f"{counts['skipped']} skipped): nothing to pull, {out_dir} left as it was"
+        )
     info = write_corpus(
         rows.values(),
         out_dir,

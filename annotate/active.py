@@ -1,0 +1,140 @@
+"""Active learning: choose the documents of a pool whose labels would teach the model most.
+
+Uncertainty sampling with diversity. A document's *uncertainty* (0 = sure, 1 = undecided)
+is how close the model's probabilities are to its decision thresholds: the propaganda
+probability to 0.5, and each frame probability to that frame's tuned threshold (averaged
+over frames). `select_diverse` then takes documents greedily by uncertainty minus their
+TF-IDF cosine similarity to the documents already chosen, and never takes a near-copy
+(similarity >= `duplicate_similarity`) of a chosen one while other documents remain, so a
+batch is not spent on one story syndicated five times.
+
+In Label Studio, the chosen tasks carry the model's prediction with `score = 1 - uncertainty`;
+with the project's sampling set to "Uncertainty sampling" Label Studio serves the tasks with
+the lowest prediction score of the project's `model_version` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from annotate.errors import BadInput
+
+DECISION = 0.5
+PREDICT_BATCH = 256
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"  # Label Studio's project.sampling value
+
+
+def closeness(p: np.ndarray | float, threshold: float = DECISION) -> np.ndarray:
+    """1 at the threshold, falling linearly to 0 at p = 0 and p = 1 (per element)."""
+    p = np.asarray(p, dtype=float)
+    t = float(min(max(threshold, 1e-6), 1 - 1e-6))
+    below = 1.0 - (t - p) / t
+    above = 1.0 - (p - t) / (1.0 - t)
+    return np.clip(np.where(p < t, below, above), 0.0, 1.0)
+
+
+def uncertainty(
+    record: Mapping[str, Any], frame_thresholds: Mapping[str, float] | None = None
+) -> float:
+    """How undecided a prediction (Model.predict item or score record) is, in [0, 1]."""
+    parts = []
+    if record.get("propaganda") is not None:
+        parts.append(float(closeness(record["propaganda"])))
+    frames = record.get("frames") or {}
+    if frames:
+        thresholds = frame_thresholds or {}
+        parts.append(
+            float(np.mean([closeness(p, thresholds.get(f, DECISION)) for f, p in frames.items()]))
+        )
+    if not parts:
+        raise BadInput("selecting by uncertainty needs model predictions (give --model)")
+    return float(np.mean(parts))
+
+
+def document_vectors(texts: Sequence[str]):
+    """L2-normalised TF-IDF rows (word unigrams and bigrams), for cosine similarity."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
+    return vectorizer.fit_transform([t if t.strip() else "<empty>" for t in texts])
+
+
+def select_diverse(
+    uncertainties: Sequence[float],
+    vectors,
+    n: int,
+    *,
+    redundancy: float = 1.0,
+    duplicate_similarity: float = 0.8,
+) -> list[int]:
+    """Indexes of `n` documents: greedy max of uncertainty - redundancy * similarity to chosen."""
+    u = np.asarray(uncertainties, dtype=float)
+    n = min(int(n), len(u))
+    if n < 0:
+        raise BadInput("the number of documents to select must be positive")
+    chosen: list[int] = []
+    max_sim = np.zeros(len(u))
+    available = np.ones(len(u), dtype=bool)
+    for _ in range(n):
+        gain = u - redundancy * max_sim
+        fresh = available & (max_sim < duplicate_similarity)
+        pool = fresh if fresh.any() else available  # only near-copies left: take them anyway
+        gain = np.where(pool, gain, -np.inf)
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        available[best] = False
+        sims = (vectors @ vectors[best].T).toarray().ravel()
+        max_sim = np.maximum(max_sim, sims)
+    return chosen
+
+
+def select_uncertain(
+    texts: Sequence[str],
+    predictions: Sequence[Mapping[str, Any]],
+    n: int,
+    *,
+    frame_thresholds: Mapping[str, float] | None = None,
+    redundancy: float = 1.0,
+    duplicate_similarity: float = 0.8,
+) -> list[dict[str, Any]]:
+    """The `n` most uncertain, mutually dissimilar documents: [{"index", "uncertainty"}]."""
+    if len(texts) != len(predictions):
+        raise ValueError("one prediction per text")
+    u = [uncertainty(p, frame_thresholds) for p in predictions]
+    if not texts:
+        return []
+    picked = select_diverse(
+        u,
+        document_vectors(texts),
+        n,
+        redundancy=redundancy,
+        duplicate_similarity=duplicate_similarity,
+    )
+    return [{"index": i, "uncertainty": round(u[i], 6)} for i in picked]
+
+
+def select_documents(docs: Sequence, model: Any, n: int) -> tuple[list, dict[str, float]]:
+    """Run `model` over the pool and keep `n` documents; returns them (chosen order) and
+    `{doc id: prediction score}` with score = 1 - uncertainty (low = ask a person first)."""
+    if model is None:
+        raise BadInput("--select needs --model: uncertainty comes from a trained model")
+    if n < 1:
+        raise BadInput("--select must be at least 1")
+    texts = [d.text for d in docs]
+    predictions: list[dict] = []
+    for start in range(0, len(texts), PREDICT_BATCH):
+        predictions.extend(model.predict(texts[start : start + PREDICT_BATCH]))
+    picked = select_uncertain(
+        texts, predictions, n, frame_thresholds=getattr(model, "frame_thresholds", None)
+    )
+    chosen = [docs[p["index"]] for p in picked]
+    scores = {docs[p["index"]].id: round(1.0 - p["uncertainty"], 6) for p in picked}
+    return chosen, scores
+
+
+def token_uncertainty(token_proba: np.ndarray, threshold: float = DECISION) -> float:
+    """Mean closeness of a document's token probabilities to the span tagger's threshold."""
+    return float(closeness(token_proba, threshold).mean()) if len(token_proba) else 0.0

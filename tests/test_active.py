@@ -1,0 +1,101 @@
+"""Active learning: uncertainty sampling with diversity (annotate.active)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotate.active import closeness, select_documents, select_uncertain, uncertainty
+from annotate.documents import Document
+from annotate.errors import BadInput
+
+TOPICS = [
+    "The central bank raised interest rates again, citing stubborn inflation in housing.",
+    "A wildfire forced thousands to flee their homes as crews fought the flames overnight.",
+    "The football club sacked its manager after a run of seven defeats in a row.",
+    "Scientists reported a new species of frog found in the cloud forests of Ecuador.",
+    "Parliament passed the budget after a long night of debate over pension reform.",
+    "The carmaker recalled half a million vehicles over faulty airbag sensors.",
+    "Protesters gathered outside the embassy demanding the release of two journalists.",
+    "A cyber attack took the hospital's booking system offline for three days.",
+    "The museum returned looted bronzes to the country they were taken from.",
+    "Heavy rain flooded the subway, stranding commuters during the morning rush.",
+]
+
+
+def record(p: float, frames: dict[str, float] | None = None) -> dict:
+    return {"propaganda": p, "frames": frames or {}, "frame_labels": [], "spans": []}
+
+
+def test_closeness_is_one_at_the_threshold_and_zero_at_the_ends():
+    assert closeness(0.5) == pytest.approx(1.0)
+    assert closeness(0.0) == pytest.approx(0.0) and closeness(1.0) == pytest.approx(0.0)
+    assert closeness(0.2, threshold=0.2) == pytest.approx(1.0)
+    assert closeness(0.1, threshold=0.2) == pytest.approx(0.5)
+    assert closeness(0.6, threshold=0.2) == pytest.approx(0.5)
+    assert np.allclose(closeness(np.array([0.25, 0.75])), [0.5, 0.5])
+
+
+def test_frame_uncertainty_is_measured_against_the_tuned_thresholds():
+    sure_by_default = record(0.99, {"Political": 0.2})
+    # at the default 0.5 a frame probability of 0.2 is fairly sure; at a 0.2 threshold it is not
+    assert uncertainty(sure_by_default) < uncertainty(sure_by_default, {"Political": 0.2})
+    with pytest.raises(BadInput):
+        uncertainty({"spans": []})
+
+
+def test_the_most_uncertain_documents_are_chosen_in_order():
+    probabilities = [0.99, 0.02, 0.55, 0.9, 0.48, 0.05, 0.97, 0.6, 0.01, 0.95]
+    picked = select_uncertain(TOPICS, [record(p) for p in probabilities], 3)
+    assert [p["index"] for p in picked] == [4, 2, 7]  # 0.48, 0.55, 0.60: nearest 0.5 first
+    assert picked[0]["uncertainty"] == pytest.approx(0.96)
+
+
+def test_near_copies_are_not_both_chosen():
+    texts = list(TOPICS)
+    # a syndicated copy of the most uncertain story, one word changed
+    texts.append(TOPICS[4].replace("long night", "long evening"))
+    probabilities = [0.99, 0.02, 0.6, 0.9, 0.5, 0.05, 0.97, 0.7, 0.01, 0.95, 0.5]
+    picked = [p["index"] for p in select_uncertain(texts, [record(p) for p in probabilities], 3)]
+    assert picked[0] in (4, 10)
+    assert not {4, 10} <= set(picked)
+    assert 2 in picked  # the next most uncertain distinct story takes the copy's place
+    # without the diversity term both copies would be taken
+    plain = select_uncertain(
+        texts, [record(p) for p in probabilities], 3, redundancy=0.0, duplicate_similarity=1.01
+    )
+    assert {4, 10} <= {p["index"] for p in plain}
+
+
+def test_only_near_copies_left_are_taken_anyway():
+    texts = ["the same words here and there"] * 3
+    picked = select_uncertain(texts, [record(0.5)] * 3, 3)
+    assert sorted(p["index"] for p in picked) == [0, 1, 2]
+
+
+class FixedModel:
+    """Model.predict interface with set probabilities per text (for select_documents)."""
+
+    model_version = "fixed-1"
+    frame_thresholds = {"Political": 0.3}
+
+    def __init__(self, by_text: dict[str, float]):
+        self.by_text = by_text
+
+    def predict(self, texts):
+        return [record(self.by_text[t], {"Political": 0.3}) for t in texts]
+
+
+def test_select_documents_returns_prediction_scores_low_for_uncertain():
+    docs = [Document(f"d{i}", t) for i, t in enumerate(TOPICS)]
+    model = FixedModel({t: p for t, p in zip(TOPICS, np.linspace(0.0, 0.9, 10), strict=True)})
+    chosen, scores = select_documents(docs, model, 4)
+    assert len(chosen) == 4 and set(scores) == {d.id for d in chosen}
+    assert chosen[0].id == "d5"  # p = 0.5
+    ordered = [scores[d.id] for d in chosen]
+    assert ordered == sorted(ordered)  # chosen most uncertain first = lowest score first
+    assert all(0.0 <= s <= 1.0 for s in ordered)
+    with pytest.raises(BadInput):
+        select_documents(docs, None, 4)
+    with pytest.raises(BadInput):
+        select_documents(docs, model, 0)
