@@ -47,7 +47,9 @@ def free_port() -> int:
 def studio(tmp_path_factory) -> Studio:
     """Start a real Label Studio on a free port in a temporary data dir; stop it at the end.
 
-    Skips (with the reason) when no `label-studio` executable is installed.
+    Skips (with the reason) when no `label-studio` executable is installed. For a quick
+    edit-test loop, `ANNOTATE_TEST_STUDIO_DIR=<data dir of a running server>` reuses that
+    server (and leaves it running).
     """
     from annotate.studio import server
 
@@ -61,8 +63,13 @@ def studio(tmp_path_factory) -> Studio:
         for k in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")
         if k in os.environ
     }
-    data_dir = tmp_path_factory.mktemp("studio")
     project = "Propaganda and framing"
+    reuse = os.environ.get("ANNOTATE_TEST_STUDIO_DIR")  # a running server's data dir (dev loop)
+    if reuse and server.status(reuse)["running"]:
+        data_dir = Path(reuse).resolve()
+    else:
+        reuse = None
+        data_dir = tmp_path_factory.mktemp("studio")
     try:
         info = server.start(host="127.0.0.1", port=free_port(), data_dir=data_dir, project=project)
         creds = server.credentials(data_dir)
@@ -76,5 +83,6 @@ def studio(tmp_path_factory) -> Studio:
             env={"LABEL_STUDIO_URL": info["url"], "LABEL_STUDIO_API_KEY": creds["api_key"]},
         )
     finally:
-        server.stop(data_dir)
+        if not reuse:
+            server.stop(data_dir)
         os.environ.update(saved)
