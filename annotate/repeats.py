@@ -43,10 +43,14 @@ EDIT_PENALTY = 2  # score of one edited word (a matched word scores +1)
 X_DROP = 8  # stop extending when the score falls this far below its best
 MIN_SIMILARITY = 0.8  # matched words / words of the longer occurrence
 SEEDS_PER_SHINGLE = 8  # earlier occurrences of one shingle tried as seeds
-WINNOW_WINDOW = 4  # anchors: minimum hash of every 4 consecutive shingles
+ANCHOR_WORDS = 4  # anchors (cross-document signatures) are hashes of 4-word shingles...
+WINNOW_WINDOW = 4  # ...the minimum of every 4 consecutive ones: any 7 verbatim words share one
 COMMON_DF = 50  # an anchor in more documents than this is "common" (boilerplate, phrases)
 MAX_PARTNERS = 16  # partner documents aligned per document
 MIN_VOTES = 2  # shared anchors needed to propose a partner document
+# An anchor shared by at most RARE_DF documents could count twice (recall on short edited
+# copies), but at 10,000 documents that multiplies chance partner pairs by 30: off.
+RARE_DF = 0
 
 WORD = re.compile(r"\w+")
 _WORD_SPLIT = re.compile(r"(\w+)")
@@ -136,9 +140,9 @@ def anchors(ids: Sequence[int]) -> np.ndarray:
     """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
 
     Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
-    verbatim run of SEED_WORDS + WINNOW_WINDOW - 1 words shares at least one anchor.
+    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 7 words shares at least one anchor.
     """
-    h = (shingle_hashes(ids) >> np.uint64(32)).astype(np.uint32)
+    h = (shingle_hashes(ids, ANCHOR_WORDS) >> np.uint64(32)).astype(np.uint32)
     if len(h) > WINNOW_WINDOW:
         h = np.lib.stride_tricks.sliding_window_view(h, WINNOW_WINDOW).min(axis=1)
     return np.unique(h)
@@ -511,8 +515,10 @@ def _pair_votes(keys: np.ndarray) -> np.ndarray:
     # the first holder votes for the second; later holders for the first (rare) or previous
     partner_idx = np.where(idx == first, idx + 1, np.where(size > COMMON_DF, idx - 1, first))
     partner_idx = np.minimum(partner_idx, len(keys) - 1)
-    sel = shared
-    return (doc[sel] << np.uint64(32)) | doc[partner_idx[sel]]
+    votes = (doc[shared] << np.uint64(32)) | doc[partner_idx[shared]]
+    # an anchor only 2-3 documents share is strong evidence: it counts twice
+    rare = size[shared] <= RARE_DF
+    return np.concatenate([votes, votes[rare]])
 
 
 def _count_votes(parts: list[np.ndarray]):

@@ -1,0 +1,389 @@
+"""Benchmark the repeated-passage detector: quality on planted + natural repeats, and speed.
+
+Quality: the 371 PTC training articles (../shared/data/ptc/train-articles) with planted
+repeats: verbatim copies of passages into another article, edited copies (one word in every
+5-7 changed, inserted or deleted, so no 8 words in a row survive) within and across
+articles, splices (the end of one passage glued to the start of another, both cut
+mid-sentence), and whole-article copies with light edits. Gold = the planted occurrences
+(source and copy) plus the natural repeats the articles already have, found by an exact
+pass (every word inside an 8-word shingle that occurs twice in the set). Natural
+*near*-copies (the same wire story edited by two outlets) are not in gold, so they count
+against precision. Measures: SemEval-2020 SI precision/recall/F1 (annotate.metrics.si_prf)
+and the share of planted copies found (>= 50% of the copy covered).
+
+Speed: within-document docs/s on the articles; the cross-document pass (signatures with a
+process pool, the join, then aligning the proposed pairs) on 10,000 and 100,000 synthetic
+documents of ~5 KB (Zipf-distributed words from the PTC vocabulary, 2% with a copied passage
+and 5% with a shared footer).
+
+    .venv/bin/python bench/bench_repeats.py [--sizes 10000,100000] [--workers 2]
+
+Prints figures and writes bench/out/bench_repeats.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from annotate import repeats  # noqa: E402
+from annotate.documents import Document, read_text_file  # noqa: E402
+from annotate.metrics import merge_overlaps, si_prf  # noqa: E402
+
+PTC = ROOT.parent / "shared" / "data" / "ptc" / "train-articles"
+OUT = ROOT / "bench" / "out"
+WORD = re.compile(r"\w+")
+FILLER_WORDS = "zorblax quux frobnic glimmer vantor plosh".split()
+
+
+def edit(words: list[str], rng: random.Random, lo: int = 5, hi: int = 7) -> list[str]:
+    """Change, insert or delete one word in every lo..hi words."""
+    out: list[str] = []
+    nxt = rng.randint(lo, hi)
+    for i, w in enumerate(words):
+        if i == nxt:
+            nxt += rng.randint(lo, hi)
+            kind = rng.choice(("sub", "ins", "del"))
+            if kind == "sub":
+                out.append(rng.choice(FILLER_WORDS))
+            elif kind == "ins":
+                out.extend([w, rng.choice(FILLER_WORDS)])
+            continue
+        out.append(w)
+    return out
+
+
+def passage(text: str, rng: random.Random, n_words: int) -> tuple[int, int]:
+    """Character span of a random run of n_words words (may start/end mid-sentence)."""
+    ms = list(WORD.finditer(text))
+    if len(ms) <= n_words:
+        return ms[0].start(), ms[-1].end()
+    i = rng.randrange(0, len(ms) - n_words)
+    return ms[i].start(), ms[i + n_words - 1].end()
+
+
+def insert_at_paragraph(
+    text: str, piece: str, rng: random.Random, after: int = 0
+) -> tuple[str, int]:
+    """Insert `piece` as its own paragraph at a line break at or after `after`."""
+    breaks = [m.end() for m in re.finditer(r"\n", text) if m.end() >= after] or [len(text)]
+    at = rng.choice(breaks)
+    new = text[:at] + piece + "\n" + text[at:]
+    return new, at
+
+
+def build_planted(seed: int = 13):
+    """Documents and gold spans (per document), with the kinds of planted copies."""
+    rng = random.Random(seed)
+    paths = sorted(PTC.glob("article*.txt"))
+    texts = {p.stem: read_text_file(p) for p in paths}
+    ids = list(texts)
+    rng.shuffle(ids)
+    sources, targets = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    planted: dict[str, list[tuple[int, int]]] = {i: [] for i in ids}
+    kinds = Counter()
+    copies = []  # (doc, start, end, kind) of each planted copy
+
+    def plant(target: str, src_id: str, s: int, e: int, piece: str, kind: str, after: int = 0):
+        new, at = insert_at_paragraph(texts[target], piece, rng, after)
+        # spans already recorded for target shift if they are after the insertion point
+        shift = len(piece) + 1
+        planted[target] = [
+            (a + shift, b + shift) if a >= at else (a, b) for a, b in planted[target]
+        ]
+        copies[:] = [
+            (d, a + shift, b + shift, k) if d == target and a >= at else (d, a, b, k)
+            for d, a, b, k in copies
+        ]
+        if src_id == target and s >= at:
+            s, e = s + shift, e + shift
+        texts[target] = new
+        planted[src_id].append((s, e))
+        m = list(WORD.finditer(piece))
+        planted[target].append((at + m[0].start(), at + m[-1].end()))
+        copies.append((target, at + m[0].start(), at + m[-1].end(), kind))
+        kinds[kind] += 1
+
+    for n, target in enumerate(targets):
+        kind = ("verbatim", "edited_cross", "edited_within", "splice", "none")[n % 5]
+        if kind == "none":
+            continue
+        if kind == "verbatim":
+            src = rng.choice(sources)
+            s, e = passage(texts[src], rng, rng.randint(10, 60))
+            plant(target, src, s, e, texts[src][s:e], kind)
+        elif kind == "edited_cross":
+            src = rng.choice(sources)
+            s, e = passage(texts[src], rng, rng.randint(15, 60))
+            piece = " ".join(edit(texts[src][s:e].split(), rng))
+            plant(target, src, s, e, piece, kind)
+        elif kind == "edited_within":
+            s, e = passage(texts[target][: len(texts[target]) // 2], rng, rng.randint(15, 50))
+            piece = " ".join(edit(texts[target][s:e].split(), rng))
+            plant(target, target, s, e, piece, kind, after=e)
+        elif kind == "splice":
+            a, b = rng.sample(sources, 2)
+            s1, e1 = passage(texts[a], rng, rng.randint(9, 25))
+            s2, e2 = passage(texts[b], rng, rng.randint(9, 25))
+            piece = texts[a][s1:e1] + " " + texts[b][s2:e2]
+            new, at = insert_at_paragraph(texts[target], piece, rng)
+            texts[target] = new
+            shift = len(piece) + 1
+            planted[target] = [
+                (x + shift, y + shift) if x >= at else (x, y) for x, y in planted[target]
+            ]
+            copies[:] = [
+                (d, x + shift, y + shift, k) if d == target and x >= at else (d, x, y, k)
+                for d, x, y, k in copies
+            ]
+            planted[a].append((s1, e1))
+            planted[b].append((s2, e2))
+            planted[target].append((at, at + len(piece)))
+            copies.append((target, at, at + (e1 - s1), "splice"))
+            copies.append((target, at + (e1 - s1) + 1, at + len(piece), "splice"))
+            kinds["splice"] += 1
+    # whole-article copies, lightly edited (one word in 12-20), as new documents
+    docs = [Document(i, texts[i]) for i in sorted(texts)]
+    for n, src in enumerate(rng.sample(sources, 20)):
+        words = re.split(r"(\s+)", texts[src])
+        body = "".join(
+            (rng.choice(FILLER_WORDS) if (k // 2) % rng.randint(12, 20) == 5 else w)
+            if k % 2 == 0
+            else w
+            for k, w in enumerate(words)
+        )
+        doc_id = f"copy{n:02d}-{src}"
+        docs.append(Document(doc_id, body))
+        ms = list(WORD.finditer(body))
+        planted[doc_id] = [(ms[0].start(), ms[-1].end())]
+        m0 = list(WORD.finditer(texts[src]))
+        planted[src].append((m0[0].start(), m0[-1].end()))
+        copies.append((doc_id, ms[0].start(), ms[-1].end(), "whole_article"))
+        kinds["whole_article"] += 1
+    natural = natural_repeats(docs)
+    gold = {d.id: merge_overlaps(planted.get(d.id, []) + natural[d.id]) for d in docs}
+    return docs, gold, natural, copies, kinds
+
+
+def natural_repeats(
+    docs: list[Document], substitutions: bool = False
+) -> dict[str, list[tuple[int, int]]]:
+    """Exact pass: spans of words covered by an 8-word shingle occurring twice in the set
+    (with `substitutions`, also 8-word shingles equal but for one word)."""
+    where: dict[tuple, list[tuple[int, int]]] = {}
+    words = []
+    for n, d in enumerate(docs):
+        ms = list(WORD.finditer(d.text))
+        w = [m.group().lower() for m in ms]
+        words.append(ms)
+        for i in range(len(w) - 7):
+            gram = tuple(w[i : i + 8])
+            where.setdefault(gram, []).append((n, i))
+            if substitutions:
+                for k in range(8):
+                    where.setdefault((k, *gram[:k], *gram[k + 1 :]), []).append((n, i))
+    covered: list[set[int]] = [set() for _ in docs]
+    for occ in where.values():
+        if len(occ) > 1 and len({x for x in occ}) > 1:
+            for n, i in occ:
+                covered[n].update(range(i, i + 8))
+    out = {}
+    for n, d in enumerate(docs):
+        spans, ms = [], words[n]
+        run = None
+        for i in sorted(covered[n]):
+            if run and i == run[1]:
+                run[1] = i + 1
+            else:
+                if run:
+                    spans.append((ms[run[0]].start(), ms[run[1] - 1].end()))
+                run = [i, i + 1]
+        if run:
+            spans.append((ms[run[0]].start(), ms[run[1] - 1].end()))
+        out[d.id] = spans
+    return out
+
+
+def quality() -> dict:
+    docs, gold, natural, copies, kinds = build_planted()
+    t0 = time.perf_counter()
+    found = repeats.repeated_passages(docs)
+    seconds = time.perf_counter() - t0
+    ids = [d.id for d in docs]
+    pred = [[(r.start, r.end) for r in found[i]] for i in ids]
+    result = si_prf(pred, [gold[i] for i in ids])
+    per_kind: dict[str, list[int]] = {}
+    for doc, s, e, kind in copies:
+        merged = merge_overlaps([(r.start, r.end) for r in found[doc]])
+        hit = sum(max(0, min(e, b) - max(s, a)) for a, b in merged) >= 0.5 * (e - s)
+        per_kind.setdefault(kind, [0, 0])
+        per_kind[kind][0] += hit
+        per_kind[kind][1] += 1
+    nat = si_prf(pred, [natural[i] for i in ids])
+    near = natural_repeats(docs, substitutions=True)
+    gold_near = [merge_overlaps(gold[i] + near[i]) for i in ids]
+    result_near = si_prf(pred, gold_near)
+    return {
+        "documents": len(docs),
+        "planted": dict(kinds),
+        "gold_spans": sum(len(g) for g in gold.values()),
+        "predicted_spans": sum(len(p) for p in pred),
+        "si": result,
+        "si_gold_with_one_word_substitutions": result_near,
+        "natural_exact_recall": nat["recall"],
+        "copies_found": {k: {"found": v[0], "of": v[1]} for k, v in per_kind.items()},
+        "seconds_all_371_plus_copies": seconds,
+    }
+
+
+def within_speed(reps: int = 3) -> dict:
+    texts = [read_text_file(p) for p in sorted(PTC.glob("article*.txt"))]
+    best = None
+    for _ in range(reps):
+        t0 = time.process_time()
+        for t in texts:
+            repeats.repeats_within(t)
+        dt = time.process_time() - t0
+        best = dt if best is None else min(best, dt)
+    kb = sum(len(t) for t in texts) / len(texts) / 1000
+    return {"documents": len(texts), "mean_kb": round(kb, 1), "docs_per_cpu_s": len(texts) / best}
+
+
+# ---- cross-document scale ----------------------------------------------------------------------
+
+
+def vocabulary() -> tuple[list[str], np.ndarray]:
+    counts = Counter()
+    for p in sorted(PTC.glob("article*.txt")):
+        counts.update(w.lower() for w in WORD.findall(read_text_file(p)))
+    words, freq = zip(*counts.most_common(), strict=True)
+    p = np.asarray(freq, dtype=float)
+    return list(words), p / p.sum()
+
+
+def synthetic_docs(n: int, seed: int = 5) -> list[str]:
+    """~5 KB documents of Zipf-like random words; 2% carry a passage copied from an earlier
+    document, 5% a shared footer."""
+    words, p = vocabulary()
+    rng = np.random.default_rng(seed)
+    vocab = np.asarray(words, dtype=object)
+    footer = " ".join(rng.choice(vocab, 40, p=p))
+    docs = []
+    for i in range(n):
+        w = vocab[rng.choice(len(vocab), 850, p=p)]
+        text = ". ".join(" ".join(w[k : k + 17]) for k in range(0, len(w), 17)) + "."
+        if i and rng.random() < 0.02:
+            src = docs[int(rng.integers(0, i))]
+            s = int(rng.integers(0, len(src) - 600))
+            text = text[:2000] + " " + src[s : s + 500] + " " + text[2000:]
+        if rng.random() < 0.05:
+            text += "\n" + footer
+        docs.append(text)
+    return docs
+
+
+def _sig(texts):
+    return [repeats.anchors(repeats.word_ids(t)) for t in texts]
+
+
+def _align_batch(payload):
+    out = 0
+    for doc, partners in payload:
+        ids = repeats.word_ids(doc)
+        pids = {i: repeats.word_ids(t) for i, t in partners.items()}
+        out += len(repeats.doc_occurrences(-1, ids, pids))
+    return out
+
+
+def cross_speed(n: int, workers: int) -> dict:
+    t0 = time.perf_counter()
+    docs = synthetic_docs(n)
+    gen = time.perf_counter() - t0
+    mb = sum(len(d) for d in docs) / 1e6
+    t0 = time.perf_counter()
+    index = repeats.CrossIndex()
+    batches = [docs[i : i + 500] for i in range(0, n, 500)]
+    k = 0
+    with ProcessPoolExecutor(workers) as pool:
+        for sigs in pool.map(_sig, batches):
+            for s in sigs:
+                index.add(k, s)
+                k += 1
+        t_sig = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        partners = index.partners()
+        t_join = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        items = [(docs[d], {p: docs[p] for p in ps}) for d, ps in partners.items()]
+        found = sum(pool.map(_align_batch, [items[i : i + 200] for i in range(0, len(items), 200)]))
+        t_align = time.perf_counter() - t2
+    total = t_sig + t_join + t_align
+    return {
+        "documents": n,
+        "mean_kb": round(mb * 1000 / n, 2),
+        "workers": workers,
+        "generate_s": round(gen, 1),
+        "signatures_s": round(t_sig, 2),
+        "join_s": round(t_join, 2),
+        "docs_with_partners": len(partners),
+        "pairs": sum(len(v) for v in partners.values()),
+        "align_pairs_s": round(t_align, 2),
+        "occurrences_found": found,
+        "cross_pass_s": round(total, 2),
+        "docs_per_s": round(n / total, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-quality", action="store_true")
+    args = ap.parse_args()
+    results: dict = {"detector": repeats.MODEL_VERSION}
+    if not args.skip_quality:
+        results["quality"] = quality()
+        q = results["quality"]
+        print(
+            f"quality on {q['documents']} docs: SI P={q['si']['precision']:.3f} "
+            f"R={q['si']['recall']:.3f} F1={q['si']['f1']:.3f}; copies found "
+            + ", ".join(f"{k} {v['found']}/{v['of']}" for k, v in q["copies_found"].items())
+            + f"; natural exact repeats recall {q['natural_exact_recall']:.3f}"
+        )
+        n = q["si_gold_with_one_word_substitutions"]
+        print(
+            f"  with natural one-substitution 8-grams in gold too: P={n['precision']:.3f} "
+            f"R={n['recall']:.3f} F1={n['f1']:.3f}"
+        )
+        results["within"] = within_speed()
+        w = results["within"]
+        print(f"within-document: {w['docs_per_cpu_s']:.0f} docs per CPU-second ({w['mean_kb']} KB)")
+    results["cross"] = []
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        c = cross_speed(n, args.workers)
+        results["cross"].append(c)
+        print(
+            f"cross-document, {n} docs of {c['mean_kb']} KB, {c['workers']} workers: "
+            f"signatures {c['signatures_s']} s, join {c['join_s']} s, "
+            f"align {c['pairs']} pairs {c['align_pairs_s']} s = {c['cross_pass_s']} s "
+            f"({c['docs_per_s']} docs/s)"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench_repeats.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
