@@ -158,6 +158,17 @@ def pull(
     out.print(client.pull(out_dir, project=project))
 
 
+@app.command()
+def review(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    top: Annotated[int, typer.Option(help="How many of the most disputed documents.")] = 20,
+) -> None:
+    """Show a reviewer the documents where annotators disagree most, every version side by side."""
+    from annotate import review as reviewing
+
+    out.print(reviewing.review_table(reviewing.review(project, top=top)))
+
+
 # ---- import ----------------------------------------------------------------------------
 
 
