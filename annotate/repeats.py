@@ -136,13 +136,15 @@ def shingle_hashes(ids: Sequence[int], k: int = SEED_WORDS) -> np.ndarray:
     return h
 
 
-def anchors(ids: Sequence[int]) -> np.ndarray:
+def anchors(ids: Sequence[int], shingles: np.ndarray | None = None) -> np.ndarray:
     """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
 
     Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
     verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 7 words shares at least one anchor.
     """
-    h = (shingle_hashes(ids, ANCHOR_WORDS) >> np.uint64(32)).astype(np.uint32)
+    if shingles is None or ANCHOR_WORDS != SEED_WORDS:
+        shingles = shingle_hashes(ids, ANCHOR_WORDS)
+    h = (shingles >> np.uint64(32)).astype(np.uint32)
     if len(h) > WINNOW_WINDOW:
         h = np.lib.stride_tricks.sliding_window_view(h, WINNOW_WINDOW).min(axis=1)
     return np.unique(h)
@@ -548,15 +550,29 @@ def _choose_partners(docs: np.ndarray, partners: np.ndarray, counts: np.ndarray)
     return out
 
 
+def signature(text: str, doc_index: int) -> tuple[np.ndarray, np.ndarray, list[Occurrence]]:
+    """Everything one document needs from a first pass: its anchors (for the cross-document
+    join), its word ids (uint32) and its within-document occurrences (not yet merged)."""
+    ids = word_ids(text)
+    shingles = shingle_hashes(ids)
+    return (
+        anchors(ids, shingles),
+        np.asarray(ids, dtype=np.uint32),
+        occurrences_within(ids, doc_index, shingles),
+    )
+
+
 def doc_occurrences(
     doc_index: int,
     ids: Sequence[int],
     partner_ids: dict[int, Sequence[int]],
     shingles: dict[int, np.ndarray] | None = None,
+    within: list[Occurrence] | None = None,
 ) -> list[Occurrence]:
     """Within-document and cross-document occurrences of one document, merged.
 
-    `shingles` caches shingle hashes by document index (shared across calls)."""
+    `shingles` caches shingle hashes by document index (shared across calls); `within`
+    are the document's own occurrences when already known (see `signature`)."""
     cache = {} if shingles is None else shingles
 
     def sh(i, w):
@@ -565,10 +581,13 @@ def doc_occurrences(
             h = cache[i] = shingle_hashes(w)
         return h
 
-    mine = sh(doc_index, ids)
-    occs = occurrences_within(ids, doc_index, mine)
+    occs = (
+        list(within)
+        if within is not None
+        else occurrences_within(ids, doc_index, sh(doc_index, ids))
+    )
     for p, pids in sorted(partner_ids.items()):
-        out = align(pids, ids, a_shingles=sh(p, pids), b_shingles=mine)
+        out = align(pids, ids, a_shingles=sh(p, pids), b_shingles=sh(doc_index, ids))
         occs.extend(
             Occurrence(a.b_start, a.b_end, p, a.a_start, a.a_end, a.similarity) for a in out
         )

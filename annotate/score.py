@@ -16,10 +16,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import dataclasses
 import io
 import itertools
 import json
 import os
+import struct
 import sys
 import tempfile
 import time
@@ -27,6 +29,8 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from annotate import repeats
 from annotate.atomic import atomic_path
@@ -72,53 +76,71 @@ def make_record(
     return record
 
 
+Batch = Sequence[tuple[int, str, str, bytes, list]]  # (index, id, text, word ids, within)
+
+
 def score_batch(
-    batch: Sequence[tuple[int, str, str]],
+    batch: Batch,
     partners: dict[int, list[int]],
-    partner_docs: dict[int, tuple[str, str]],
+    partner_docs: dict[int, tuple[str, str, bytes]],
     model: Any = None,
 ) -> list[dict]:
-    """Records for documents (index, id, text); partners: index -> partner indices whose
-    (id, text) are in `partner_docs` (or in the batch itself)."""
-    known = {i: (doc_id, text) for i, doc_id, text in batch}
-    known.update(partner_docs)
+    """Pass 2 work: records for documents (index, id, text, word ids as uint32 bytes, own
+    occurrences from pass 1); partners: index -> partner indices, whose (id, text, word ids)
+    are in `partner_docs` or in the batch itself."""
+    known = {i: (doc_id, text) for i, doc_id, text, _, _ in batch}
+    raw_ids = {i: ids for i, _, _, ids, _ in batch}
+    for p, (doc_id, text, ids) in partner_docs.items():
+        known[p] = (doc_id, text)
+        raw_ids[p] = ids
     ids_cache: dict[int, list[int]] = {}
 
     def ids_of(i: int) -> list[int]:
         w = ids_cache.get(i)
         if w is None:
-            w = ids_cache[i] = repeats.word_ids(known[i][1])
+            w = ids_cache[i] = np.frombuffer(raw_ids[i], dtype=np.uint32).tolist()
         return w
 
-    predictions = model.predict([text for _, _, text in batch]) if model is not None else None
+    predictions = model.predict([b[2] for b in batch]) if model is not None else None
     spans_cache: dict[int, list[tuple[int, int]]] = {}
     shingles_cache: dict = {}
     out = []
-    for n, (i, doc_id, text) in enumerate(batch):
-        mine = partners.get(i, [])
-        occs = repeats.doc_occurrences(i, ids_of(i), {p: ids_of(p) for p in mine}, shingles_cache)
+    for n, (i, doc_id, text, _, within) in enumerate(batch):
+        own = [repeats.Occurrence(*w) for w in within]
+        mine = partners.get(i)
+        if mine:
+            pids = {p: ids_of(p) for p in mine}
+            occs = repeats.doc_occurrences(i, ids_of(i), pids, shingles_cache, within=own)
+        else:
+            occs = repeats.merge_occurrences(own)
         reps = repeats.to_repeats(doc_id, text, occs, known, spans_cache)
         out.append(make_record(doc_id, text, reps, predictions[n] if predictions else None))
     return out
 
 
-def batch_anchors(texts: Sequence[str]) -> list:
-    """Pass 1 work: each document's repeat signature."""
-    return [repeats.anchors(repeats.word_ids(t)) for t in texts]
+def batch_signatures(texts: Sequence[str], first_index: int) -> list[tuple]:
+    """Pass 1 work: per document (anchors, word ids as bytes, own occurrences as tuples)."""
+    out = []
+    for n, text in enumerate(texts):
+        anchors, ids, within = repeats.signature(text, first_index + n)
+        out.append((anchors, ids.tobytes(), [dataclasses.astuple(o) for o in within]))
+    return out
 
 
 def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dict]:
     """CONTRACTS §6 records for `docs` (in memory, one process), in input order."""
     docs = list(docs)
+    sigs = batch_signatures([d.text for d in docs], 0)
     index = repeats.CrossIndex()
-    for i, a in enumerate(batch_anchors([d.text for d in docs])):
+    for i, (a, _, _) in enumerate(sigs):
         index.add(i, a)
     partners = index.partners() if len(docs) > 1 else {}
-    everything = {i: (d.id, d.text) for i, d in enumerate(docs)}
     for lo in range(0, len(docs), BATCH_SIZE):
-        batch = [(i, docs[i].id, docs[i].text) for i in range(lo, min(lo + BATCH_SIZE, len(docs)))]
-        needed = {p for i, _, _ in batch for p in partners.get(i, [])}
-        yield from score_batch(batch, partners, {p: everything[p] for p in needed}, model)
+        rng = range(lo, min(lo + BATCH_SIZE, len(docs)))
+        batch = [(i, docs[i].id, docs[i].text, sigs[i][1], sigs[i][2]) for i in rng]
+        needed = {p for i in rng for p in partners.get(i, [])}
+        partner_docs = {p: (docs[p].id, docs[p].text, sigs[p][1]) for p in needed}
+        yield from score_batch(batch, partners, partner_docs, model)
 
 
 # ---- engines --------------------------------------------------------------------------------
@@ -244,7 +266,10 @@ class _DaskEngine:
 
 
 class _Spool:
-    """Documents written once to a temporary JSON Lines file; read back in order or by index."""
+    """Pass-1 results, written once to a temporary file and read back in order or by index:
+    per document a header, JSON [id, text, own occurrences] and the word ids (uint32)."""
+
+    HEADER = struct.Struct("<II")
 
     def __init__(self, tmp_dir: str | None = None):
         fd, self.path = tempfile.mkstemp(prefix=".annotate-score-", suffix=".spool", dir=tmp_dir)
@@ -252,18 +277,29 @@ class _Spool:
         self.offsets = array("q")
         self.size = 0
         self._random = None
-        self._cache: collections.OrderedDict[int, tuple[str, str]] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[int, tuple] = collections.OrderedDict()
 
-    def append(self, doc: Document) -> None:
-        line = json.dumps([doc.id, doc.text], ensure_ascii=False).encode("utf-8") + b"\n"
+    def append(self, doc_id: str, text: str, ids: bytes, within: list) -> None:
+        data = json.dumps([doc_id, text, within], ensure_ascii=False).encode("utf-8")
         self.offsets.append(self.size)
-        self.file.write(line)
-        self.size += len(line)
+        self.file.write(self.HEADER.pack(len(data), len(ids)))
+        self.file.write(data)
+        self.file.write(ids)
+        self.size += self.HEADER.size + len(data) + len(ids)
 
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def get(self, i: int) -> tuple[str, str]:
+    def _read(self, f) -> tuple[str, str, bytes, list] | None:
+        head = f.read(self.HEADER.size)
+        if not head:
+            return None
+        n_data, n_ids = self.HEADER.unpack(head)
+        doc_id, text, within = json.loads(f.read(n_data))
+        return doc_id, text, f.read(n_ids), within
+
+    def get(self, i: int) -> tuple[str, str, bytes]:
+        """(id, text, word ids) of document i."""
         hit = self._cache.get(i)
         if hit is not None:
             self._cache.move_to_end(i)
@@ -272,19 +308,21 @@ class _Spool:
             self.file.flush()
             self._random = open(self.path, "rb")
         self._random.seek(self.offsets[i])
-        doc_id, text = json.loads(self._random.readline())
-        self._cache[i] = (doc_id, text)
+        doc_id, text, ids, _ = self._read(self._random)
+        self._cache[i] = (doc_id, text, ids)
         if len(self._cache) > 512:
             self._cache.popitem(last=False)
-        return doc_id, text
+        return doc_id, text, ids
 
-    def batches(self, size: int) -> Iterator[list[tuple[int, str, str]]]:
+    def batches(self, size: int) -> Iterator[list[tuple[int, str, str, bytes, list]]]:
         self.file.flush()
-        with open(self.path, "rb") as reader:
-            batch: list[tuple[int, str, str]] = []
-            for i, line in enumerate(reader):
-                doc_id, text = json.loads(line)
-                batch.append((i, doc_id, text))
+        with open(self.path, "rb", buffering=1 << 20) as reader:
+            batch: list = []
+            i = 0
+            while (rec := self._read(reader)) is not None:
+                doc_id, text, ids, within = rec
+                batch.append((i, doc_id, text, ids, within))
+                i += 1
                 if len(batch) >= size:
                     yield batch
                     batch = []
@@ -468,26 +506,32 @@ def score(
 
 
 def _pass_signatures(docs: Iterator[Document], spool: _Spool, runner, batch_size: int):
-    """Pass 1: spool every document, compute signatures, join them into partners."""
+    """Pass 1: signatures and own repeats of every document (spooled), joined into partners."""
     index = repeats.CrossIndex()
     bar, advance = _progress("reading", None)
+    waiting: collections.deque = collections.deque()  # (id, text) of batches in flight
 
-    def texts_batches():
-        batch: list[str] = []
+    def text_batches():
+        batch: list[Document] = []
+        first = 0
         for doc in docs:
-            spool.append(doc)
-            batch.append(doc.text)
+            batch.append(doc)
             if len(batch) >= batch_size:
-                yield (batch,)
+                waiting.append(batch)
+                yield [d.text for d in batch], first
+                first += len(batch)
                 batch = []
         if batch:
-            yield (batch,)
+            waiting.append(batch)
+            yield [d.text for d in batch], first
 
     i = 0
     try:
-        for signatures in runner.map_ordered(batch_anchors, texts_batches()):
-            for sig in signatures:
-                index.add(i, sig)
+        for signatures in runner.map_ordered(batch_signatures, text_batches()):
+            batch = waiting.popleft()
+            for doc, (anchors, ids, within) in zip(batch, signatures, strict=True):
+                spool.append(doc.id, doc.text, ids, within)
+                index.add(i, anchors)
                 i += 1
             advance(len(signatures))
     finally:
@@ -503,9 +547,9 @@ def _pass_score(spool, partners, runner, model, out, batch_size, push, project, 
 
     def jobs():
         for batch in spool.batches(batch_size):
-            needed = {p for i, _, _ in batch for p in partners.get(i, [])}
-            in_batch = {i for i, _, _ in batch}
-            part = {i: partners[i] for i, _, _ in batch if i in partners}
+            needed = {p for b in batch for p in partners.get(b[0], [])}
+            in_batch = {b[0] for b in batch}
+            part = {b[0]: partners[b[0]] for b in batch if b[0] in partners}
             yield batch, part, {p: spool.get(p) for p in sorted(needed - in_batch)}
 
     bar, advance = _progress("scoring", len(spool))
