@@ -5,9 +5,11 @@ VENV := .venv
 STUDIO_VENV := .venv-studio
 LABEL_STUDIO_VERSION ?= 1.23.2
 DATA_DIR ?= .studio
+HOST ?= 127.0.0.1
+PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: install studio studio-stop test lint bench chromium
+.PHONY: install studio studio-stop studio-status test lint bench chromium
 
 install: $(VENV)/.installed $(STUDIO_VENV)/.installed chromium
 
@@ -31,13 +33,20 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "warning: /usr/bin/chromium missing; browser tests will be skipped (apt-get install chromium)"; fi
 
+# Start Label Studio (SQLite in $(DATA_DIR), bound to $(HOST)), push seeds/ with their
+# repeated-passage pre-annotations, and say where to log in. Safe to run again.
 studio: install
-	$(VENV)/bin/annotate studio start --data-dir $(DATA_DIR)
-	$(VENV)/bin/annotate push seeds/
-	@$(VENV)/bin/annotate studio status --data-dir $(DATA_DIR)
+	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio start --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate push seeds/
+	@echo
+	@echo "Open $$($(VENV)/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' $(DATA_DIR)/credentials.json) and log in as $$($(VENV)/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["username"])' $(DATA_DIR)/credentials.json)"
+	@echo "The password is kept in $(DATA_DIR)/credentials.json (readable by you only). Stop with: make studio-stop"
 
 studio-stop:
-	$(VENV)/bin/annotate studio stop --data-dir $(DATA_DIR)
+	ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio stop --data-dir $(DATA_DIR)
+
+studio-status:
+	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio status --data-dir $(DATA_DIR)
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

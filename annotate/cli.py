@@ -64,7 +64,7 @@ def studio_start(
     from annotate.studio import server
 
     info = server.start(host=host, port=port, data_dir=data_dir, project=project)
-    out.print(server.describe(info))
+    out.print(server.describe(info), soft_wrap=True)
 
 
 @studio_app.command("stop")
@@ -72,7 +72,7 @@ def studio_stop(data_dir: DataDir = STUDIO_DIR) -> None:
     """Stop the server that `annotate studio start` started."""
     from annotate.studio import server
 
-    out.print(server.stop(data_dir=data_dir))
+    out.print(server.stop(data_dir=data_dir), soft_wrap=True)
 
 
 @studio_app.command("status")
@@ -80,7 +80,7 @@ def studio_status(data_dir: DataDir = STUDIO_DIR) -> None:
     """Is the server up, where, and who can log in."""
     from annotate.studio import server
 
-    out.print(server.describe(server.status(data_dir=data_dir)))
+    out.print(server.describe(server.status(data_dir=data_dir)), soft_wrap=True)
 
 
 @studio_app.command("add-user")
@@ -118,10 +118,11 @@ def studio_add_user(
             secret, generated = secrets.token_urlsafe(12), True
     result = client.add_user(email, secret)
     if not result["created"]:
-        out.print(f"Send {email} this sign-up link (it lets anyone who has it join):")
+        out.print(f"Send {email} this sign-up link (anyone who has it can join):", soft_wrap=True)
         out.print(result["invite_url"], soft_wrap=True, highlight=False)
         return
-    out.print(f"created {email} on {result['url']}; they log in at {result['url']}/user/login/")
+    login = f"{result['url']}/user/login/"
+    out.print(f"created {email} on {result['url']}; they log in at {login}", soft_wrap=True)
     if generated:
         out.print(f"generated password (shown once; pass it on privately): {secret}")
 
@@ -144,7 +145,7 @@ def push(
     from annotate.studio import client
 
     report = client.push(paths, project=project, model=model, batch_size=batch_size, select=select)
-    out.print(report)
+    out.print(report, soft_wrap=True)
 
 
 @app.command()
@@ -155,7 +156,7 @@ def pull(
     """Export every task and its annotations (all annotators) into a corpus."""
     from annotate.studio import client
 
-    out.print(client.pull(out_dir, project=project))
+    out.print(client.pull(out_dir, project=project), soft_wrap=True)
 
 
 @app.command()
