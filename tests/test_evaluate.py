@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from annotate import corpus
+from annotate.corpus import read_corpus
 from annotate.evaluate import evaluate, evaluate_model, metrics_table
 from annotate.schema import load_schema
 
@@ -232,3 +236,109 @@ def test_span_with_two_gold_labels_gets_the_two_best_guesses(tmp_path):
     ranked = evaluate_model(RankingStandIn(), path)
     assert ranked.documents[0].tc_labels == ["Loaded_Language", "Doubt", "Name_Calling,Labeling"]
     assert ranked.metrics["spans"]["tc"]["micro_f1"] == pytest.approx(2 / 3)
+
+
+# ---- the real model ---------------------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "semeval2023"
+LABEL_MAP = (
+    Path(__file__).resolve().parent.parent / "docs" / "label-maps" / "semeval2023-to-ptc.tsv"
+)
+TINY_CONFIG = """
+name = "tiny"
+seed = 0
+[tagger]
+n_features = 65536
+epochs = 3
+cv_folds = 2
+thresholds = [0.1, 0.2]
+max_gaps = [0, 4]
+[technique]
+cv_folds = 0
+[frames]
+cv_folds = 2
+min_df = 1
+threshold_grid = [0.3, 0.5]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A model trained on 20 SemEval-2023 articles (spans + frames), and 13 others to test on."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data not present")
+    from annotate.formats.semeval2023 import semeval2023_rows
+    from annotate.learn.model import Model
+    from annotate.learn.train import train
+
+    base = tmp_path_factory.mktemp("tiny")
+    rows, _ = semeval2023_rows(
+        SHARED / "articles-subtask-3",
+        frames=SHARED / "train-labels-subtask-2.txt",
+        spans=SHARED / "labels-subtask-3-spans",
+        label_map=LABEL_MAP,
+    )
+    both = [r for r in rows if len(r["annotated"]) == 2]
+    spans_only = [r for r in rows if r["annotated"] == ["technique"]]
+    corpus.write_corpus(both[:20], base / "train", source={"test": "tiny"})
+    corpus.write_corpus(both[20:30] + spans_only[:3], base / "test", source={"test": "tiny"})
+    (base / "tiny.toml").write_text(TINY_CONFIG)
+    train([base / "train"], base / "model", config=base / "tiny.toml", progress=lambda m: None)
+    return base, Model.load(base / "model")
+
+
+@pytest.mark.slow
+def test_real_model_metrics(tiny):
+    base, model = tiny
+    result = evaluate_model(model, base / "test")
+    m = result.metrics
+    assert m["documents"] == 13
+    assert set(m["spans"]["per_label"]) == set(load_schema().techniques)
+    assert 0 < m["spans"]["si"]["precision"] <= 1 and 0 < m["spans"]["si"]["recall"] <= 1
+    # TC, recomputed here: the model's label for each gold span against the gold label
+    right = total = 0
+    for r in read_corpus(base / "test"):
+        spans = [(s["start"], s["end"]) for s in r["spans"]]
+        if not spans:
+            continue
+        guesses = model.classify_spans(r["text"], spans)
+        for s, g in zip(r["spans"], guesses, strict=True):
+            total += 1
+            right += s["label"] == g
+    assert total == sum(len(d.gold_spans) for d in result.documents)
+    # equal unless a doubly labelled span got its second-best guess right
+    assert m["spans"]["tc"]["micro_f1"] >= right / total - 1e-12
+    assert m["spans"]["tc"]["micro_f1"] <= (right + sum(
+        1 for d in result.documents for i, s in enumerate(d.gold_spans)
+        if [g[:2] for g in d.gold_spans].count(s[:2]) > 1
+    )) / total + 1e-12  # fmt: skip
+    # frames over the 10 frame-annotated documents, with the model's own thresholds
+    preds = model.predict([r["text"] for r in read_corpus(base / "test")])
+    frame_docs = [d for d in result.documents if "frame" in d.annotated]
+    assert len(frame_docs) == 10
+    for d, p in zip(result.documents, preds, strict=True):
+        assert d.prediction["frame_labels"] == p["frame_labels"]
+    assert 0 < m["frames"]["micro_f1"] <= 1
+
+
+@pytest.mark.slow
+def test_real_model_cli(tiny, tmp_path):
+    base, model = tiny
+    out, report = tmp_path / "m.json", tmp_path / "r.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "annotate", "evaluate", base / "model", base / "test",
+         "--json", out, "--report", report],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "SI" in proc.stdout and "frames" in proc.stdout
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(evaluate(model, base / "test")))
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") == 3 and model.model_version in html
+    # a missing corpus is bad input: exit 2, one line naming it
+    proc = subprocess.run(
+        [sys.executable, "-m", "annotate", "evaluate", base / "model", tmp_path / "nope"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "nope" in proc.stderr and "Traceback" not in proc.stderr
