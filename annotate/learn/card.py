@@ -1,0 +1,85 @@
+"""MODEL_CARD.md: a human-readable account of a trained model, written from model.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def model_card(info: dict[str, Any]) -> str:
+    lines = [
+        f"# Model card: {info.get('model_version', info.get('name', 'model'))}",
+        "",
+        f"Trained {info.get('created', '?')} by `annotate train` (annotator merge policy "
+        f"`{info.get('policy', '?')}`).",
+        "",
+        "## What it does",
+        "",
+        "- **Span tagger**: a token-level logistic regression (SGD, hashed context features:",
+        "  words and neighbours, affixes, shape, position in sentence, the sentence's words,",
+        "  lexicon membership) whose runs of tokens above a cross-validated threshold become spans.",
+        "- **Technique classifier**: multinomial logistic regression on span words, character",
+        "  n-grams, context words, length and repetition within the document.",
+        "- **Frame classifier**: TF-IDF + one-vs-rest logistic regression, per-frame thresholds",
+        "  tuned by cross-validation.",
+        "- **Propaganda score**: logistic regression over summaries of the tagger's token",
+        "  probabilities: P(the document contains any technique span).",
+        "",
+        "## Labels",
+        "",
+        f"Label config sha256 `{info.get('label_config_sha256', '?')}`.",
+        "",
+        f"- Techniques ({len(info.get('techniques', []))}): "
+        + ", ".join(f"`{t}`" for t in info.get("techniques", [])),
+        f"- Frames ({len(info.get('frames', []))}): "
+        + ", ".join(f"`{f}`" for f in info.get("frames", [])),
+        "",
+        "## Training data",
+        "",
+        "| corpus | sha256 | documents | span-annotated | frame-annotated |",
+        "|---|---|---|---|---|",
+    ]
+    for c in info.get("corpora", []):
+        lines.append(
+            f"| {c['path']} | `{c['sha256'][:16]}` | {c['documents']} | "
+            f"{c['span_documents']} | {c['frame_documents']} |"
+        )
+    lines += ["", "## Cross-validated quality (grouped by document)", ""]
+    cv = info.get("cv", {})
+    if not cv:
+        lines.append("No cross-validation was run.")
+    for block, metrics in cv.items():
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items() if not isinstance(v, dict))
+        lines.append(f"- **{block}**: {shown}")
+    tagger = info.get("tagger", {})
+    if tagger:
+        lines += [
+            "",
+            f"Span decoding: threshold {tagger.get('threshold')}, gaps of up to "
+            f"{tagger.get('max_gap')} tokens bridged.",
+        ]
+    thresholds = info.get("frame_thresholds", {})
+    if thresholds:
+        lines += ["", "Frame thresholds: " + ", ".join(f"{k} {v}" for k, v in thresholds.items())]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Cross-validation figures come from the training corpora; new outlets, topics and",
+        "  annotators will score lower. Thresholds were tuned for SemEval-2020 SI F1.",
+        "- Lexicon features: " + (", ".join(info.get("lexicons", [])) or "none") + ".",
+        "- Load only with `Model.load`, which checks the sha256 of every file below and trusts",
+        "  an explicit list of types.",
+        "",
+        "## Files",
+        "",
+    ]
+    for name, sha in info.get("files", {}).items():
+        lines.append(f"- `{name}` sha256 `{sha}`")
+    lines += ["", "## Versions", ""]
+    for k, v in info.get("versions", {}).items():
+        lines.append(f"- {k} {v}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,291 @@
+"""The trained model bundle: skops files (no pickle) + `model.json` + `MODEL_CARD.md`.
+
+`Model.load(path)` opens the skops files trusting only an explicit list of types (the
+toolkit's own estimator classes and the scikit-learn/numpy pieces they hold), and refuses
+a file whose sha256 differs from `model.json` or a model trained for another label config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annotate.errors import BadInput
+from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
+from annotate.learn.tagger import SpanTagger, decode
+from annotate.learn.technique import SpanItem, TechniqueClassifier, assign_labels
+from annotate.schema import load_schema
+
+MODEL_JSON = "model.json"
+MODEL_CARD = "MODEL_CARD.md"
+FORMAT_VERSION = 1
+COMPONENT_FILES = {
+    "tagger": "tagger.skops",
+    "technique": "technique.skops",
+    "frames": "frames.skops",
+    "propaganda": "propaganda.skops",
+}
+COMPONENT_TYPES = {
+    "tagger": SpanTagger,
+    "technique": TechniqueClassifier,
+    "frames": FrameClassifier,
+    "propaganda": PropagandaScorer,
+}
+# Types a model file may contain beyond skops' defaults: nothing else is ever loaded.
+TRUSTED_TYPES = [
+    "annotate.learn.frames.FrameClassifier",
+    "annotate.learn.frames.PropagandaScorer",
+    "annotate.learn.tagger.SpanTagger",
+    "annotate.learn.technique.SpanFeatures",
+    "annotate.learn.technique.TechniqueClassifier",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.dtype",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.ndarray",
+    "scipy.sparse._csr.csr_matrix",
+    "sklearn.feature_extraction._dict_vectorizer.DictVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._label.LabelBinarizer",
+    "sklearn.preprocessing._label.MultiLabelBinarizer",
+]
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import scipy
+    import sklearn
+    import skops
+
+    from annotate import __version__ as annotate_version
+
+    return {
+        "annotate": annotate_version,
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+class Model:
+    """Span tagger, technique classifier, frame classifier and document score, as one unit."""
+
+    def __init__(
+        self,
+        info: dict[str, Any],
+        tagger: SpanTagger | None = None,
+        technique: TechniqueClassifier | None = None,
+        frames: FrameClassifier | None = None,
+        propaganda: PropagandaScorer | None = None,
+    ):
+        self.info = info
+        self.tagger = tagger
+        self.technique = technique
+        self.frame_classifier = frames
+        self.propaganda = propaganda
+
+    # ---- what callers read ----------------------------------------------------------
+    @property
+    def model_version(self) -> str:
+        return self.info["model_version"]
+
+    @property
+    def techniques(self) -> tuple[str, ...]:
+        return tuple(self.info["techniques"])
+
+    @property
+    def frames(self) -> tuple[str, ...]:
+        return tuple(self.info["frames"])
+
+    @property
+    def frame_thresholds(self) -> dict[str, float]:
+        return dict(self.info.get("frame_thresholds", {}))
+
+    # ---- prediction -----------------------------------------------------------------
+    def predict(self, texts: Sequence[str]) -> list[dict]:
+        """Per text: propaganda probability, frame probabilities and labels, model spans."""
+        texts = list(texts)
+        results: list[dict] = [{} for _ in texts]
+        if self.tagger is not None:
+            offsets, probas = self.tagger.token_proba(texts)
+            summaries = []
+            for i, (text, o, p) in enumerate(zip(texts, offsets, probas, strict=True)):
+                found = decode(
+                    o, p, self.tagger.threshold, self.tagger.max_gap, self.tagger.min_tokens
+                )
+                labels = self.classify_spans(text, [(a, b) for a, b, _ in found])
+                results[i]["spans"] = [
+                    {
+                        "start": a,
+                        "end": b,
+                        "text": text[a:b],
+                        "label": label,
+                        "score": round(score, 4),
+                        "source": "model",
+                    }
+                    for (a, b, score), label in zip(found, labels, strict=True)
+                ]
+                summaries.append(tagger_summary(p))
+            if self.propaganda is not None and texts:
+                doc_p = self.propaganda.predict_proba(np.array(summaries))[:, 1]
+                for i, p in enumerate(doc_p):
+                    results[i]["propaganda"] = round(float(p), 4)
+        if self.frame_classifier is not None:
+            proba = self.frame_classifier.predict_proba(texts)
+            thresholds = self.frame_thresholds
+            names = list(self.frame_classifier.classes_)
+            for i, row in enumerate(proba):
+                results[i]["frames"] = {
+                    f: round(float(p), 4) for f, p in zip(names, row, strict=True)
+                }
+                results[i]["frame_labels"] = [
+                    f for f, p in zip(names, row, strict=True) if p >= thresholds.get(f, 0.5)
+                ]
+        for r in results:
+            r.setdefault("spans", [])
+        return [
+            {k: r[k] for k in ("propaganda", "frames", "frame_labels", "spans") if k in r}
+            for r in results
+        ]
+
+    def _items(self, text: str, spans: Sequence[tuple[int, int]]) -> list[SpanItem]:
+        return [(text, int(s), int(e)) for s, e in spans]
+
+    def technique_proba(self, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """(n_spans, n_techniques) probabilities, columns in `techniques` order."""
+        out = np.zeros((len(spans), len(self.techniques)))
+        if self.technique is None or not len(spans):
+            return out
+        proba = self.technique.predict_proba(self._items(text, spans))
+        column = {t: j for j, t in enumerate(self.techniques)}
+        for k, label in enumerate(self.technique.classes_):
+            out[:, column[label]] = proba[:, k]
+        return out
+
+    def classify_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> list[str]:
+        """The technique of each given span (a span listed k times gets its top k labels)."""
+        if not len(spans):
+            return []
+        if self.technique is None:
+            raise BadInput(
+                "this model has no technique classifier (no span-annotated training data)"
+            )
+        items = self._items(text, spans)
+        return list(assign_labels(items, self.technique_proba(text, spans), self.techniques))
+
+    # ---- files ----------------------------------------------------------------------
+    def save(self, out_dir: str | Path) -> None:
+        """Write skops files, `model.json` (with their sha256) and the model card into out_dir."""
+        import skops.io as sio
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for key, name in COMPONENT_FILES.items():
+            component = self._component(key)
+            if component is None:
+                continue
+            sio.dump(component, out_dir / name)
+            files[name] = file_sha256(out_dir / name)
+        self.info["files"] = files
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]
+        self.info["model_version"] = f"annotate-{self.info.get('name', 'model')}-{digest}"
+        (out_dir / MODEL_JSON).write_text(
+            json.dumps(self.info, indent=2, ensure_ascii=False) + "\n"
+        )
+        from annotate.learn.card import model_card
+
+        (out_dir / MODEL_CARD).write_text(model_card(self.info), encoding="utf-8")
+
+    def _component(self, key: str):
+        return {
+            "tagger": self.tagger,
+            "technique": self.technique,
+            "frames": self.frame_classifier,
+            "propaganda": self.propaganda,
+        }[key]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Open a model directory safely (explicit trusted types, hashes, label config)."""
+        import skops.io as sio
+
+        path = Path(path)
+        info_path = path / MODEL_JSON
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BadInput("not a model directory (no model.json)", path) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(f"model.json is not valid JSON ({exc})", info_path) from None
+        if not isinstance(info, dict) or not isinstance(info.get("files"), dict):
+            raise BadInput("model.json has no 'files' table", info_path)
+        schema = load_schema()
+        if info.get("label_config_sha256") != schema.sha256:
+            raise BadInput(
+                f"model was trained for another label config (sha256 "
+                f"{str(info.get('label_config_sha256'))[:12]}, current {schema.path} is "
+                f"{schema.sha256[:12]}); retrain it with `annotate train`",
+                path,
+            )
+        components: dict[str, Any] = {}
+        for key, name in COMPONENT_FILES.items():
+            expected = info["files"].get(name)
+            if expected is None:
+                continue
+            file = path / name
+            if not file.is_file():
+                raise BadInput(f"model file {name} listed in model.json is missing", path)
+            if file_sha256(file) != expected:
+                raise BadInput(
+                    f"{name} does not match the sha256 in model.json (modified or corrupt); "
+                    "refusing to load it",
+                    path,
+                )
+            try:
+                untrusted = [
+                    t for t in sio.get_untrusted_types(file=file) if t not in TRUSTED_TYPES
+                ]
+                if untrusted:
+                    raise BadInput(
+                        f"{name} contains types this toolkit does not trust: "
+                        f"{', '.join(sorted(untrusted)[:5])}; refusing to load it",
+                        path,
+                    )
+                component = sio.load(file, trusted=TRUSTED_TYPES)
+            except BadInput:
+                raise
+            except Exception as exc:  # skops raises UntrustedTypesFoundException and others
+                raise BadInput(f"cannot load {name} safely: {exc}", path) from None
+            expected_type = COMPONENT_TYPES[key]
+            if type(component) is not expected_type:
+                raise BadInput(
+                    f"{name} holds a {type(component).__name__}, expected "
+                    f"{expected_type.__name__}; refusing to use it",
+                    path,
+                )
+            components[key] = component
+        return cls(info, **components)

@@ -1,0 +1,172 @@
+"""Technique classifier: names the technique of a given span (SemEval-2020 TC).
+
+Input items are `(document_text, start, end)`. Features: the span's words and character
+n-grams, the words just before and after it, its length, whether its text is repeated
+elsewhere in the document (what PTC `Repetition` mostly is), punctuation and lexicon
+counts. A multinomial logistic regression ranks the techniques.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from annotate.learn.features import WORD_RE
+
+SpanItem = tuple[str, int, int]
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return " ".join(WORD_RE.findall(text.lower()))
+
+
+def _context(text: str, start: int, end: int, width: int) -> tuple[str, str]:
+    left = WORD_RE.findall(text[max(0, start - 12 * width) : start].lower())[-width:]
+    right = WORD_RE.findall(text[end : end + 12 * width].lower())[:width]
+    return " ".join(left), " ".join(right)
+
+
+class SpanFeatures(BaseEstimator, TransformerMixin):
+    """(text, start, end) items -> sparse features of span text, context and shape."""
+
+    def __init__(
+        self,
+        context_words: int = 4,
+        char_ngrams: tuple[int, int] = (2, 5),
+        lexicons: dict[str, list[str]] | None = None,
+        max_features: int = 60000,
+    ):
+        self.context_words = context_words
+        self.char_ngrams = char_ngrams
+        self.lexicons = lexicons
+        self.max_features = max_features
+
+    def _fields(self, items: Sequence[SpanItem]) -> tuple[list[str], list[str], list[dict]]:
+        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+        spans_text, contexts, extras = [], [], []
+        norm_docs: dict[int, str] = {}
+        for text, start, end in items:
+            key = id(text)
+            if key not in norm_docs:
+                norm_docs[key] = " " + _norm(text) + " "
+            piece = text[start:end]
+            words = WORD_RE.findall(piece.lower())
+            left, right = _context(text, start, end, self.context_words)
+            spans_text.append(piece)
+            contexts.append(
+                " ".join("L_" + w for w in left.split())
+                + " "
+                + " ".join("R_" + w for w in right.split())
+            )
+            norm = " " + " ".join(words) + " "
+            repeats = norm_docs[key].count(norm) if words else 0
+            before = text[max(0, start - 3) : start]
+            after = text[end : end + 3]
+            f = {
+                "n_words": math.log1p(len(words)),
+                f"len_bin={min(len(words), 12) if len(words) < 12 else 12 + len(words) // 10}": 1,
+                "repeated": float(repeats > 1),
+                "repeats": math.log1p(max(repeats - 1, 0)),
+                "upper_ratio": sum(c.isupper() for c in piece) / max(len(piece), 1),
+                "starts_sentence": float(start == 0 or text[start - 1] == "\n" or ". " in before),
+                "quoted": float(
+                    any(q in before for q in "\"“'") or any(q in after for q in "\"”'")
+                ),
+                "ends_q": float(piece.rstrip().endswith("?") or after.startswith("?")),
+                "ends_excl": float(piece.rstrip().endswith("!") or after.startswith("!")),
+                "has_q": float("?" in piece),
+                "has_excl": float("!" in piece),
+                "one_word": float(len(words) == 1),
+            }
+            for name, lex in lexicons.items():
+                hits = sum(w in lex for w in words)
+                if hits:
+                    f["lex=" + name] = hits / len(words)
+            extras.append(f)
+        return spans_text, contexts, extras
+
+    def fit(self, items: Sequence[SpanItem], y=None) -> SpanFeatures:
+        spans_text, contexts, extras = self._fields(items)
+        self.words_ = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=self.max_features
+        ).fit(spans_text)
+        self.chars_ = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(self.char_ngrams),
+            sublinear_tf=True,
+            min_df=3,
+            max_features=self.max_features,
+        ).fit(spans_text)
+        self.context_ = TfidfVectorizer(sublinear_tf=True, min_df=2, token_pattern=r"\S+").fit(
+            contexts
+        )
+        self.extras_ = DictVectorizer().fit(extras)
+        return self
+
+    def transform(self, items: Sequence[SpanItem]) -> sp.csr_matrix:
+        spans_text, contexts, extras = self._fields(items)
+        return sp.hstack(
+            [
+                self.words_.transform(spans_text),
+                self.chars_.transform(spans_text),
+                0.5 * self.context_.transform(contexts),
+                self.extras_.transform(extras),
+            ]
+        ).tocsr()
+
+
+class TechniqueClassifier(BaseEstimator, ClassifierMixin):
+    """Span features + multinomial logistic regression over the techniques."""
+
+    def __init__(
+        self,
+        context_words: int = 4,
+        char_ngrams: tuple[int, int] = (2, 5),
+        lexicons: dict[str, list[str]] | None = None,
+        C: float = 4.0,
+        class_weight: str | dict | None = None,
+    ):
+        self.context_words = context_words
+        self.char_ngrams = char_ngrams
+        self.lexicons = lexicons
+        self.C = C
+        self.class_weight = class_weight
+
+    def fit(self, items: Sequence[SpanItem], y: Sequence[str]) -> TechniqueClassifier:
+        self.features_ = SpanFeatures(self.context_words, self.char_ngrams, self.lexicons)
+        X = self.features_.fit_transform(items)
+        self.classifier_ = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=300, solver="lbfgs"
+        ).fit(X, list(y))
+        self.classes_ = self.classifier_.classes_
+        return self
+
+    def predict_proba(self, items: Sequence[SpanItem]) -> np.ndarray:
+        if not len(items):
+            return np.zeros((0, len(self.classes_)))
+        return self.classifier_.predict_proba(self.features_.transform(items))
+
+    def predict(self, items: Sequence[SpanItem]) -> np.ndarray:
+        return assign_labels(items, self.predict_proba(items), self.classes_)
+
+
+def assign_labels(items: Sequence[SpanItem], proba: np.ndarray, classes) -> np.ndarray:
+    """Best label per span; a span given k times (PTC's multi-label spans) gets the top k labels."""
+    order = np.argsort(-proba, axis=1) if len(items) else np.zeros((0, 0), dtype=int)
+    seen: dict[tuple[int, int, int], int] = {}
+    out = []
+    for i, (text, start, end) in enumerate(items):
+        key = (id(text), start, end)
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        out.append(classes[order[i, min(k, order.shape[1] - 1)]])
+    return np.array(out, dtype=object)

@@ -1,0 +1,383 @@
+"""`annotate train`: fit every model component on one or several corpora and save the bundle.
+
+A component learns from the documents annotated for its control (`technique` -> spans,
+`frame` -> frames), so spans may come from one corpus and frames from another. Decision
+thresholds (span tagger, frames) are chosen on out-of-fold predictions of a cross-validation
+grouped by document; the same predictions give the CV figures written into model.json.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, KFold
+
+from annotate import metrics
+from annotate.atomic import atomic_path
+from annotate.corpus import Merged, corpus_sha256, merge, read_corpus
+from annotate.errors import BadInput
+from annotate.learn.features import load_lexicons
+from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
+from annotate.learn.model import Model, versions
+from annotate.learn.tagger import SpanTagger, decode, token_targets
+from annotate.learn.technique import TechniqueClassifier
+from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "default.toml"
+
+
+def load_config(path: str | Path | None) -> dict[str, Any]:
+    path = Path(path) if path else DEFAULT_CONFIG
+    if (
+        not path.is_file()
+        and not path.is_absolute()
+        and DEFAULT_CONFIG.parent.joinpath(path.name).is_file()
+    ):
+        path = DEFAULT_CONFIG.parent / path.name
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput("model config not found", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"not valid TOML ({exc})", path) from None
+
+
+def load_documents(
+    corpora: Sequence[str | Path], policy: str, schema: Schema
+) -> tuple[list[Merged], list[dict]]:
+    """Merged documents of all corpora, and per-corpus provenance for model.json."""
+    docs: list[Merged] = []
+    provenance = []
+    for path in corpora:
+        dataset = read_corpus(path)
+        n_span = n_frame = 0
+        for r in dataset:
+            m = merge(r, policy, frame_control=FRAME_CONTROL)
+            if m is None:
+                continue
+            for s in m.spans:
+                if s["label"] not in schema.techniques:
+                    raise BadInput(
+                        f"span label {s['label']!r} is not in the label config",
+                        path,
+                        f"document {m.id!r}",
+                    )
+            n_span += SPAN_CONTROL in m.annotated
+            n_frame += FRAME_CONTROL in m.annotated
+            docs.append(m)
+        provenance.append(
+            {
+                "path": str(path),
+                "sha256": corpus_sha256(path),
+                "documents": len(dataset),
+                "span_documents": n_span,
+                "frame_documents": n_frame,
+            }
+        )
+    return docs, provenance
+
+
+def _folds(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    k = min(k, n)
+    if k < 2:
+        return []
+    return list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
+
+
+def fit_tagger(
+    texts: list[str],
+    gold: list[list[tuple[int, int]]],
+    cfg: dict[str, Any],
+    lexicons: dict[str, list[str]],
+    seed: int,
+    say: Callable[[str], None],
+) -> tuple[SpanTagger, dict[str, float], list[list[float]]]:
+    """Fit the span tagger; threshold and gap bridging chosen for SI F1 on out-of-fold tokens.
+
+    Returns the tagger, its CV figures and each document's out-of-fold token-probability
+    summary (the propaganda scorer's training input).
+    """
+    tagger = SpanTagger(
+        n_features=int(cfg.get("n_features", 2**20)),
+        window=int(cfg.get("window", 2)),
+        sentence_words=bool(cfg.get("sentence_words", True)),
+        lexicons=lexicons or None,
+        alpha=float(cfg.get("alpha", 2e-6)),
+        epochs=int(cfg.get("epochs", 8)),
+        min_tokens=int(cfg.get("min_tokens", 1)),
+    )
+    say(f"span tagger: features of {len(texts)} documents")
+    X, offsets = tagger.featurizer().transform_docs(texts)
+    y = np.concatenate([token_targets(o, g) for o, g in zip(offsets, gold, strict=True)] or [[]])
+    bounds = np.cumsum([0] + [len(o) for o in offsets])
+    folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
+    cv: dict[str, float] = {}
+    summaries = [[0.0] * 5 for _ in texts]
+    if folds and y.min(initial=1) != y.max(initial=0):
+        oof = np.zeros(len(y))
+        for f, (train_docs, test_docs) in enumerate(folds, 1):
+            say(f"span tagger: fold {f}/{len(folds)}")
+            rows_tr = np.concatenate([np.arange(bounds[d], bounds[d + 1]) for d in train_docs])
+            rows_te = np.concatenate([np.arange(bounds[d], bounds[d + 1]) for d in test_docs])
+            if y[rows_tr].min() == y[rows_tr].max():
+                oof[rows_te] = y[rows_tr][0]
+                continue
+            model = SpanTagger(**tagger.get_params()).fit_matrix(X[rows_tr], y[rows_tr])
+            oof[rows_te] = model.classifier_.predict_proba(X[rows_te])[:, 1]
+        doc_proba = [oof[bounds[d] : bounds[d + 1]] for d in range(len(texts))]
+        best = (-1.0, tagger.threshold, tagger.max_gap)
+        for threshold in cfg.get("thresholds", [tagger.threshold]):
+            for gap in cfg.get("max_gaps", [tagger.max_gap]):
+                pred = [
+                    decode(o, p, threshold, gap, tagger.min_tokens)
+                    for o, p in zip(offsets, doc_proba, strict=True)
+                ]
+                f1 = metrics.si_prf(pred, gold)["f1"]
+                if f1 > best[0]:
+                    best = (f1, threshold, gap)
+        tagger.set_params(threshold=float(best[1]), max_gap=int(best[2]))
+        pred = [
+            decode(o, p, tagger.threshold, tagger.max_gap, tagger.min_tokens)
+            for o, p in zip(offsets, doc_proba, strict=True)
+        ]
+        cv["si"] = metrics.si_prf(pred, gold)
+        cv["sentences"] = metrics.sentence_prf(texts, pred, gold)
+        summaries = [tagger_summary(p) for p in doc_proba]
+    say("span tagger: final fit")
+    tagger.fit_matrix(X, y)
+    return tagger, cv, summaries
+
+
+def fit_technique(
+    items: list[tuple[str, int, int]],
+    labels: list[str],
+    groups: list[int],
+    cfg: dict[str, Any],
+    techniques: Sequence[str],
+    lexicons: dict[str, list[str]],
+    say: Callable[[str], None],
+) -> tuple[TechniqueClassifier, dict[str, float]]:
+    params = {
+        "C": float(cfg.get("C", 4.0)),
+        "context_words": int(cfg.get("context_words", 4)),
+        "char_ngrams": tuple(cfg.get("char_ngrams", (2, 5))),
+        "lexicons": lexicons or None,
+    }
+    cv: dict[str, float] = {}
+    k = min(int(cfg.get("cv_folds", 5)), len(set(groups)))
+    if k >= 2 and len(set(labels)) > 1:
+        pred = np.empty(len(items), dtype=object)
+        for f, (tr, te) in enumerate(GroupKFold(k).split(items, labels, groups), 1):
+            say(f"technique classifier: fold {f}/{k}")
+            if len({labels[i] for i in tr}) < 2:
+                pred[te] = labels[tr[0]]
+                continue
+            clf = TechniqueClassifier(**params).fit([items[i] for i in tr], [labels[i] for i in tr])
+            pred[te] = clf.predict([items[i] for i in te])
+        cv = metrics.tc_f1(list(pred), labels, techniques)
+    say("technique classifier: final fit")
+    return TechniqueClassifier(**params).fit(items, labels), cv
+
+
+def fit_frames(
+    texts: list[str],
+    frame_sets: list[list[str]],
+    cfg: dict[str, Any],
+    frames: Sequence[str],
+    seed: int,
+    say: Callable[[str], None],
+) -> tuple[FrameClassifier, dict[str, float], dict[str, float]]:
+    params = {
+        "frames": tuple(frames),
+        "C": float(cfg.get("C", 8.0)),
+        "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
+        "min_df": int(cfg.get("min_df", 2)),
+    }
+    grid = [float(t) for t in cfg.get("threshold_grid", [0.5])]
+    thresholds = {f: 0.5 for f in frames}
+    cv: dict[str, Any] = {}
+    folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
+    if folds:
+        oof = np.zeros((len(texts), len(frames)))
+        for f, (tr, te) in enumerate(folds, 1):
+            say(f"frame classifier: fold {f}/{len(folds)}")
+            clf = FrameClassifier(**params).fit([texts[i] for i in tr], [frame_sets[i] for i in tr])
+            oof[te] = clf.predict_proba([texts[i] for i in te])
+        gold = [set(fs) for fs in frame_sets]
+        for j, frame in enumerate(frames):
+            truth = np.array([frame in g for g in gold])
+            best = (-1.0, 0.5)
+            for t in grid:
+                hit = oof[:, j] >= t
+                tp = float((hit & truth).sum())
+                f1 = 2 * tp / (hit.sum() + truth.sum()) if hit.sum() + truth.sum() else 0.0
+                if f1 > best[0]:
+                    best = (f1, t)
+            thresholds[frame] = best[1]
+        pred = [{f for j, f in enumerate(frames) if row[j] >= thresholds[f]} for row in oof]
+        scores = metrics.multilabel_f1(pred, gold, frames)
+        cv = {"micro_f1": scores["micro_f1"], "macro_f1": scores["macro_f1"]}
+    say("frame classifier: final fit")
+    clf = FrameClassifier(**params, thresholds=thresholds).fit(texts, frame_sets)
+    return clf, cv, thresholds
+
+
+def train(
+    corpora: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    config: str | Path | None = None,
+    lexicons: Sequence[str | Path] = (),
+    policy: str = "majority",
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Train all components on the corpora, write the model directory, return a summary."""
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: these problems are small, and threads fight on a shared machine.
+    with threadpool_limits(limits=1):
+        return _train(
+            corpora, out_dir, config=config, lexicons=lexicons, policy=policy, progress=progress
+        )
+
+
+def _train(
+    corpora: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    config: str | Path | None,
+    lexicons: Sequence[str | Path],
+    policy: str,
+    progress: Callable[[str], None] | None,
+) -> str:
+    started = time.perf_counter()
+    say = progress or _default_progress()
+    if not corpora:
+        raise BadInput("give at least one corpus directory")
+    cfg = load_config(config)
+    seed = int(cfg.get("seed", 0))
+    schema = load_schema()
+    lexicon_words = load_lexicons(lexicons)
+    docs, provenance = load_documents(corpora, policy, schema)
+    span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
+    frame_docs = [d for d in docs if FRAME_CONTROL in d.annotated]
+    if not span_docs and not frame_docs:
+        raise BadInput(
+            "no document is annotated for techniques or frames", ", ".join(map(str, corpora))
+        )
+    info: dict[str, Any] = {
+        "format_version": 1,
+        "name": str(cfg.get("name", "model")),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "label_config_sha256": schema.sha256,
+        "techniques": list(schema.techniques),
+        "frames": list(schema.frames),
+        "policy": policy,
+        "config": cfg,
+        "lexicons": sorted(lexicon_words),
+        "corpora": provenance,
+        "versions": versions(),
+        "cv": {},
+    }
+    components: dict[str, Any] = {}
+    if span_docs:
+        texts = [d.text for d in span_docs]
+        gold = [[(s["start"], s["end"]) for s in d.spans] for d in span_docs]
+        tagger, cv, summaries = fit_tagger(
+            texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say
+        )
+        components["tagger"] = tagger
+        info["tagger"] = {"threshold": tagger.threshold, "max_gap": tagger.max_gap}
+        info["cv"].update(cv)
+        has_span = [int(bool(d.spans)) for d in span_docs]
+        components["propaganda"] = PropagandaScorer(
+            C=float(cfg.get("propaganda", {}).get("C", 1.0))
+        ).fit(np.array(summaries), has_span)
+        items, labels, groups = [], [], []
+        for k, d in enumerate(span_docs):
+            for s in d.spans:
+                items.append((d.text, s["start"], s["end"]))
+                labels.append(s["label"])
+                groups.append(k)
+        if items:
+            technique, tc = fit_technique(
+                items,
+                labels,
+                groups,
+                cfg.get("technique", {}),
+                schema.techniques,
+                lexicon_words,
+                say,
+            )
+            components["technique"] = technique
+            if tc:
+                info["cv"]["tc"] = tc
+    if frame_docs:
+        frames, cv, thresholds = fit_frames(
+            [d.text for d in frame_docs],
+            [d.frames for d in frame_docs],
+            cfg.get("frames", {}),
+            schema.frames,
+            seed,
+            say,
+        )
+        components["frames"] = frames
+        info["frame_thresholds"] = thresholds
+        if cv:
+            info["cv"]["frames"] = cv
+    info["training_seconds"] = round(time.perf_counter() - started, 1)
+    model = Model(info, **components)
+    with atomic_path(out_dir, directory=True) as tmp:
+        model.save(tmp)
+    return summary(model.info, out_dir, len(span_docs), len(frame_docs))
+
+
+def summary(info: dict[str, Any], out_dir: str | Path, n_span: int, n_frame: int) -> str:
+    lines = [
+        f"trained {info['model_version']} -> {out_dir} in {info['training_seconds']} s",
+        f"  span-annotated documents: {n_span}; frame-annotated documents: {n_frame}",
+    ]
+    cv = info.get("cv", {})
+    if "si" in cv:
+        si = cv["si"]
+        lines.append(
+            f"  CV span identification P {si['precision']:.3f} R {si['recall']:.3f} "
+            f"F1 {si['f1']:.3f} (threshold {info['tagger']['threshold']}, "
+            f"gap {info['tagger']['max_gap']})"
+        )
+    if "sentences" in cv:
+        lines.append(f"  CV sentence F1 {cv['sentences']['f1']:.3f}")
+    if "tc" in cv:
+        lines.append(
+            f"  CV technique classification micro-F1 {cv['tc']['micro_f1']:.3f} "
+            f"macro-F1 {cv['tc']['macro_f1']:.3f}"
+        )
+    if "frames" in cv:
+        lines.append(
+            f"  CV frames micro-F1 {cv['frames']['micro_f1']:.3f} "
+            f"macro-F1 {cv['frames']['macro_f1']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def _default_progress() -> Callable[[str], None]:
+    if not sys.stderr.isatty():
+        import logging
+
+        log = logging.getLogger("annotate.train")
+        return log.info
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def say(message: str) -> None:
+        console.print(f"[dim]{message}[/]", highlight=False)
+
+    return say
