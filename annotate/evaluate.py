@@ -69,6 +69,9 @@ class Evaluation:
     techniques: tuple[str, ...]
     frames: tuple[str, ...]
     model_version: str = ""
+    # (threshold, SI precision, SI recall) of the span tagger over a range of thresholds
+    span_curve: list[tuple[float, float, float]] | None = None
+    span_threshold: float | None = None
 
 
 def load_model(model: str | Path | Predictor) -> Predictor:
@@ -89,6 +92,7 @@ def evaluate(
     schema: Schema | None = None,
 ) -> dict[str, Any]:
     """Metrics of CONTRACTS.md section 7 for `model` on the corpus; optional JSON and HTML."""
+    model = load_model(model)
     result = evaluate_model(model, corpus_dir, policy=policy, schema=schema)
     if json_out is not None:
         with atomic_path(json_out) as tmp:
@@ -96,6 +100,8 @@ def evaluate(
     if report is not None:
         from annotate.report import write_evaluation_report
 
+        result.span_curve = span_threshold_curve(model, result.documents)
+        result.span_threshold = getattr(getattr(model, "tagger", None), "threshold", None)
         write_evaluation_report(result, report)
     return result.metrics
 
@@ -135,6 +141,35 @@ def evaluate_model(
         frames=frames,
         model_version=getattr(model, "model_version", ""),
     )
+
+
+def span_threshold_curve(
+    model: Predictor, docs: Sequence[EvaluatedDocument], thresholds: Sequence[float] | None = None
+) -> list[tuple[float, float, float]] | None:
+    """SI precision and recall of the model's span tagger at other decision thresholds.
+
+    Needs a model with a `tagger` offering `token_proba` (annotate.learn's SpanTagger);
+    spans are decoded as the model does, with only the threshold changed. None otherwise.
+    """
+    tagger = getattr(model, "tagger", None)
+    if tagger is None or not hasattr(tagger, "token_proba"):
+        return None
+    from annotate.learn.tagger import decode
+
+    span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
+    if not span_docs:
+        return None
+    offsets, probas = tagger.token_proba([d.text for d in span_docs])
+    gold = [[(s, e) for s, e, _ in d.gold_spans] for d in span_docs]
+    points = []
+    for t in thresholds or [round(0.02 * k, 2) for k in range(1, 46)]:
+        pred = [
+            [(a, b) for a, b, _ in decode(o, p, t, tagger.max_gap, tagger.min_tokens)]
+            for o, p in zip(offsets, probas, strict=True)
+        ]
+        prf = metrics.si_prf(pred, gold)
+        points.append((float(t), prf["precision"], prf["recall"]))
+    return points
 
 
 def _predict(model: Predictor, docs: list[EvaluatedDocument]) -> None:

@@ -212,18 +212,26 @@ def span_pr_points(docs: Sequence[EvaluatedDocument]) -> list[tuple[float, float
 
 
 def _span_pr_curve(result: Evaluation) -> str:
-    points = span_pr_points(result.documents)
+    """The tagger's SI precision-recall over thresholds when known, else over span scores."""
+    points, how = result.span_curve, "tagger threshold"
+    if not points:
+        points, how = span_pr_points(result.documents), "spans kept at score >= threshold"
     if not points:
         return "<p>The model predicted no spans.</p>"
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot([p[2] for p in points], [p[1] for p in points], marker=".")
+    ax.plot([p[2] for p in points], [p[1] for p in points], marker=".", label=how)
+    si = result.metrics["spans"]["si"]
+    label = "the model"
+    if result.span_threshold is not None:
+        label += f" (threshold {result.span_threshold:g})"
+    ax.plot([si["recall"]], [si["precision"]], "o", color="red", label=label)
     ax.set_xlabel("recall (SI)")
     ax.set_ylabel("precision (SI)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title("spans kept at score >= threshold")
+    ax.legend(fontsize=8)
     return _png(fig)
 
 
