@@ -16,7 +16,7 @@ import pytest
 
 from annotate import corpus
 from annotate.corpus import read_corpus
-from annotate.evaluate import evaluate, evaluate_model, metrics_table
+from annotate.evaluate import evaluate, evaluate_model, metrics_table, span_threshold_curve
 from annotate.schema import load_schema
 
 T1 = "They are brutal terrorists and evil men."
@@ -319,6 +319,11 @@ def test_real_model_metrics(tiny):
     for d, p in zip(result.documents, preds, strict=True):
         assert d.prediction["frame_labels"] == p["frame_labels"]
     assert 0 < m["frames"]["micro_f1"] <= 1
+    # the report's threshold curve passes through the model's own operating point
+    curve = span_threshold_curve(model, result.documents, [model.tagger.threshold, 0.99])
+    assert curve[0][1:] == pytest.approx(
+        (m["spans"]["si"]["precision"], m["spans"]["si"]["recall"])
+    )
 
 
 @pytest.mark.slow
