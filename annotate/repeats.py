@@ -19,6 +19,7 @@ pairs are aligned.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import re
@@ -232,43 +233,37 @@ def align(
     sb = sa if same else (shingle_hashes(b) if b_shingles is None else b_shingles)
     if len(sa) == 0 or len(sb) == 0:
         return []
-    if same:
-        _, inverse, counts = np.unique(sa, return_inverse=True, return_counts=True)
-        repeated = np.nonzero(counts[inverse] > 1)[0]
-        if len(repeated) == 0:
-            return []
-        positions: dict[int, list[int]] = {}
-        seeds_by_b = []
-        for pb, h in zip(repeated.tolist(), sa[repeated].tolist(), strict=True):
-            earlier = positions.get(h)
-            if earlier is None:
-                positions[h] = [pb]
-                continue
-            seeds_by_b.append((pb, earlier[:SEEDS_PER_SHINGLE]))
-            if len(earlier) < SEEDS_PER_SHINGLE:
-                earlier.append(pb)
+    # seeds: for each b position, the first SEEDS_PER_SHINGLE a positions with its shingle
+    order = np.argsort(sa, kind="stable")
+    sorted_sa = sa[order]
+    left = np.searchsorted(sorted_sa, sb, "left")
+    right = np.searchsorted(sorted_sa, sb, "right")
+    if same:  # only positions whose shingle occurred before
+        seed_b = np.nonzero(order[left] < np.arange(len(sb)))[0]
     else:
-        common = np.intersect1d(sa, sb, assume_unique=False)
-        if len(common) == 0:
-            return []
-        in_a = np.nonzero(np.isin(sa, common))[0]
-        positions = {}
-        for pa in in_a.tolist():
-            lst = positions.setdefault(int(sa[pa]), [])
-            if len(lst) < SEEDS_PER_SHINGLE:
-                lst.append(pa)
-        in_b = np.nonzero(np.isin(sb, common))[0]
-        seeds_by_b = [(pb, positions[int(sb[pb])]) for pb in in_b.tolist()]
+        seed_b = np.nonzero(right > left)[0]
+    if len(seed_b) == 0:
+        return []
+    seed_list = seed_b.tolist()
+    left_l, right_l = left.tolist(), right.tolist()
+
+    def candidates(pb: int) -> list[int]:
+        lo = left_l[pb]
+        return order[lo : min(right_l[pb], lo + SEEDS_PER_SHINGLE)].tolist()
 
     found: list[Alignment] = []
     explored: list[tuple[int, int, int, int]] = []  # (b_start, b_end, diag_lo, diag_hi)
     covered_until = -1  # b positions < this are inside an accepted alignment
-    for pb, candidates in seeds_by_b:
-        if pb < covered_until:
+    k = 0
+    while k < len(seed_list):
+        pb = seed_list[k]
+        k += 1
+        if pb < covered_until:  # jump past the covered stretch
+            k = bisect.bisect_left(seed_list, covered_until)
             continue
         if explored:
             explored = [e for e in explored if e[1] > pb]
-        for pa in candidates:
+        for pa in candidates(pb):
             if same and pa >= pb:
                 continue
             diag = pb - pa
@@ -366,12 +361,18 @@ def to_repeats(
     occs: list[Occurrence],
     texts_by_index: dict[int, tuple[str, str]],
     spans_cache: dict[int, list[tuple[int, int]]] | None = None,
+    doc_index: int | None = None,
 ) -> list[Repeat]:
-    """Word-index occurrences -> character-offset `Repeat`s (texts_by_index: index -> (id, text))."""
+    """Word-index occurrences -> character-offset `Repeat`s (texts_by_index: index -> (id, text);
+    spans_cache: index -> word spans, filled as needed, also for `doc_index`)."""
     if not occs:
         return []
     cache = {} if spans_cache is None else spans_cache
-    spans = word_spans(text)
+    spans = cache.get(doc_index) if doc_index is not None else None
+    if spans is None:
+        spans = word_spans(text)
+        if doc_index is not None:
+            cache[doc_index] = spans
     out = []
     for o in occs:
         of_id, of_text = texts_by_index[o.of_doc]
@@ -608,5 +609,5 @@ def repeated_passages(docs: Iterable[Document]) -> dict[str, list[Repeat]]:
     out = {}
     for i, d in enumerate(docs):
         occs = doc_occurrences(i, ids[i], {p: ids[p] for p in partners.get(i, [])}, shingles)
-        out[d.id] = to_repeats(d.id, d.text, occs, texts, cache)
+        out[d.id] = to_repeats(d.id, d.text, occs, texts, cache, i)
     return out

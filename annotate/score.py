@@ -113,7 +113,7 @@ def score_batch(
             occs = repeats.doc_occurrences(i, ids_of(i), pids, shingles_cache, within=own)
         else:
             occs = repeats.merge_occurrences(own)
-        reps = repeats.to_repeats(doc_id, text, occs, known, spans_cache)
+        reps = repeats.to_repeats(doc_id, text, occs, known, spans_cache, i)
         out.append(make_record(doc_id, text, reps, predictions[n] if predictions else None))
     return out
 

@@ -1,0 +1,149 @@
+"""Benchmark `annotate score` (no model) at scale: docs/s, peak memory, and the floor.
+
+Input: JSON Lines made from the 371 PTC training articles (../shared/data/ptc/train-articles)
+repeated to N documents with unique ids (so after the first 371 every document is a whole-
+article copy of an earlier one: the cross-document pass has work on every document). Each
+configuration runs the real command line in a subprocess:
+
+    annotate score IN.jsonl --out OUT.jsonl --workers W [--engine dask]
+
+and is timed (wall clock) while the summed RSS of the process and all its children is
+sampled every 0.1 s (peak reported). The floor is a bare reader in a subprocess: read the
+same JSONL line by line, json.loads, and run the word regex over the text.
+
+    .venv/bin/python bench/bench_score.py [--sizes 10000,100000] [--configs local-1,local-2,dask-2]
+
+Prints figures and writes bench/out/bench_score.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PTC = ROOT.parent / "shared" / "data" / "ptc" / "train-articles"
+OUT = ROOT / "bench" / "out"
+
+FLOOR = """
+import json, re, sys
+word = re.compile(r"\\w+")
+n = 0
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        n += len(word.findall(json.loads(line)["text"]))
+print(n)
+"""
+
+
+def make_input(path: Path, n: int) -> float:
+    """Write n documents; returns the mean document size in KB."""
+    texts = [
+        (p.stem, p.read_bytes().decode("utf-8")) for p in sorted(PTC.glob("article*.txt"))
+    ]
+    total = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            stem, text = texts[i % len(texts)]
+            f.write(json.dumps({"id": f"{stem}-{i}", "text": text}, ensure_ascii=False) + "\n")
+            total += len(text.encode("utf-8"))
+    return total / n / 1000
+
+
+def run_measured(cmd: list[str]) -> dict:
+    """Wall time and peak RSS (process + children) of a command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss
+            for child in ps.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    seconds = time.perf_counter() - t0
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
+    return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "stderr": err.decode().strip()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--configs", default="local-1,local-2,dask-2")
+    ap.add_argument("--keep", action="store_true", help="keep the outputs in bench/out/")
+    args = ap.parse_args()
+    python = sys.executable
+    annotate = [python, "-m", "annotate"]
+    results = {"cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(), "runs": []}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
+        for n in [int(x) for x in args.sizes.split(",") if x]:
+            src = Path(tmp) / f"ptc-{n}.jsonl"
+            kb = make_input(src, n)
+            floor = run_measured([python, "-c", FLOOR, str(src)])
+            row = {
+                "documents": n,
+                "mean_kb": round(kb, 2),
+                "floor_s": round(floor["seconds"], 2),
+                "floor_docs_per_s": round(n / floor["seconds"], 1),
+                "configs": {},
+            }
+            print(f"{n} docs ({kb:.1f} KB): floor (read + regex) {floor['seconds']:.1f} s", flush=True)
+            for config in args.configs.split(","):
+                engine, workers = config.split("-")
+                out = Path(tmp) / f"out-{n}-{config}.jsonl"
+                cmd = [*annotate, "score", str(src), "--out", str(out), "--workers", workers]
+                if engine == "dask":
+                    cmd += ["--engine", "dask"]
+                m = run_measured(cmd)
+                r = {
+                    "seconds": round(m["seconds"], 1),
+                    "docs_per_s": round(n / m["seconds"], 1),
+                    "x_floor": round(m["seconds"] / floor["seconds"], 1),
+                    "peak_rss_mb": round(m["peak_rss_mb"], 1),
+                    "output_mb": round(out.stat().st_size / 2**20, 1),
+                    "summary": m["stderr"].splitlines()[-1] if m["stderr"] else "",
+                }
+                row["configs"][config] = r
+                print(
+                    f"  {config}: {r['seconds']} s, {r['docs_per_s']} docs/s, "
+                    f"{r['x_floor']}x floor, peak RSS {r['peak_rss_mb']} MB",
+                    flush=True,
+                )
+                if args.keep:
+                    out.replace(OUT / out.name)
+                else:
+                    out.unlink()
+            results["runs"].append(row)
+            (OUT / "bench_score.json").write_text(json.dumps(results, indent=2) + "\n")
+    runs = {r["documents"]: r for r in results["runs"]}
+    if 10000 in runs and 100000 in runs:
+        for config in runs[100000]["configs"]:
+            if config in runs[10000]["configs"]:
+                a = runs[10000]["configs"][config]["peak_rss_mb"]
+                b = runs[100000]["configs"][config]["peak_rss_mb"]
+                print(f"peak memory 100k / 10k, {config}: {b / a:.2f}")
+                results.setdefault("memory_ratio_100k_10k", {})[config] = round(b / a, 2)
+    results["load_average_at_end"] = os.getloadavg()
+    (OUT / "bench_score.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
