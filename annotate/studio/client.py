@@ -125,7 +125,12 @@ class Api:
         """Every task of a project, page by page (the tasks list has no `next` link)."""
         page, seen = 1, 0
         while True:
-            params = {"project": project_id, "page": page, "page_size": page_size}
+            params = {
+                "project": project_id,
+                "page": page,
+                "page_size": page_size,
+                "resolve_uri": "false",
+            }
             if fields == "all":
                 params["fields"] = "all"
             try:
@@ -275,7 +280,8 @@ def push_documents(
     api, url = connect()
     proj = _project(api, project, schema, create=True)
     pid = proj["id"]
-    existing = existing_tasks(api, pid)
+    # an empty project needs no listing (listing costs the server ~10 ms a task)
+    existing = existing_tasks(api, pid) if proj.get("task_number", 1) else {}
     if select is not None:  # choose among the documents not yet in the project
         from annotate.active import select_documents
 
