@@ -181,6 +181,7 @@ def pair_agreement(
 
 def agreement_table(result: dict[str, Any]):
     """A rich Table: overall figures, then one line per pair of annotators."""
+    from rich.markup import escape
     from rich.table import Table
 
     def fmt(x: float | None) -> str:
@@ -206,7 +207,7 @@ def agreement_table(result: dict[str, Any]):
     table.add_section()
     for p in result["pairs"]:
         table.add_row(
-            " / ".join(p["annotators"]),
+            escape(" / ".join(p["annotators"])),
             str(p["frame_documents"]),
             fmt(p["frames_krippendorff_alpha"]),
             str(p["span_documents"]),

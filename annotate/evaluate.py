@@ -289,52 +289,43 @@ def _unlabelled(docs: Iterable[Sequence[tuple]]) -> list[list[tuple[int, int]]]:
 
 def metrics_table(m: dict[str, Any]):
     """A rich Table of the headline figures and the per-label span and frame scores."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"Evaluation on {m['documents']} documents", title_justify="left")
-    table.add_column("measure")
-    table.add_column("precision", justify="right")
-    table.add_column("recall", justify="right")
-    table.add_column("F1", justify="right")
-    table.add_column("support", justify="right")
+    table.add_column("measure", no_wrap=True)
+    for name in ("P", "R", "F1", "support"):
+        table.add_column(name, justify="right", no_wrap=True)
 
-    def prf(name: str, block: dict | None, support: str = "") -> None:
+    def prf(name: str, block: dict | None) -> None:
         if block is None:
-            table.add_row(name, "-", "-", "-", "no documents")
+            table.add_row(name, "-", "-", "-", "no docs")
         else:
-            table.add_row(
-                name,
-                f"{block['precision']:.3f}",
-                f"{block['recall']:.3f}",
-                f"{block['f1']:.3f}",
-                support or str(block.get("support", "")),
-            )
+            scores = [f"{block[k]:.3f}" for k in ("precision", "recall", "f1")]
+            table.add_row(name, *scores, str(block.get("support", "")))
 
-    spans = m.get("spans")
+    def f1(name: str, value: float) -> None:
+        table.add_row(name, "", "", f"{value:.3f}", "")
+
+    spans, frames = m.get("spans"), m.get("frames")
     prf("spans: SI (partial overlap)", spans and spans["si"])
     if spans:
-        tc = spans["tc"]
-        table.add_row(
-            "spans: TC micro / macro F1", "", "", f"{tc['micro_f1']:.3f} / {tc['macro_f1']:.3f}", ""
-        )
+        f1("spans: TC micro F1", spans["tc"]["micro_f1"])
+        f1("spans: TC macro F1", spans["tc"]["macro_f1"])
     prf("sentences", m.get("sentences"))
-    frames = m.get("frames")
     if frames is None:
-        table.add_row("frames", "-", "-", "-", "no documents")
+        prf("frames", None)
     else:
-        table.add_row(
-            "frames micro / macro F1",
-            "",
-            "",
-            f"{frames['micro_f1']:.3f} / {frames['macro_f1']:.3f}",
-            "",
-        )
+        f1("frames: micro F1", frames["micro_f1"])
+        f1("frames: macro F1", frames["macro_f1"])
     if spans:
         table.add_section()
+        table.add_row("[b]spans per technique[/b]")
         for label, block in spans["per_label"].items():
-            prf(f"  span {label}", block)
+            prf(f" {escape(label)}", block)
     if frames:
         table.add_section()
+        table.add_row("[b]frames[/b]")
         for label, block in frames["per_label"].items():
-            prf(f"  frame {label}", block)
+            prf(f" {escape(label)}", block)
     return table
