@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from annotate import corpus
 from annotate.active import closeness, select_documents, select_uncertain, uncertainty
 from annotate.documents import Document
 from annotate.errors import BadInput
@@ -99,3 +103,117 @@ def test_select_documents_returns_prediction_scores_low_for_uncertain():
         select_documents(docs, None, 4)
     with pytest.raises(BadInput):
         select_documents(docs, model, 0)
+
+
+# ---- push --select against a real Label Studio, with a real (small) trained model ----------
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+PTC = DATA / "ptc"
+SE = DATA / "semeval2023"
+
+FAST_CONFIG = """
+name = "select-test"
+seed = 0
+[tagger]
+n_features = 262144
+alpha = 2e-6
+epochs = 5
+cv_folds = 2
+thresholds = [0.1, 0.2, 0.3]
+max_gaps = [0, 4]
+[technique]
+cv_folds = 0
+[frames]
+cv_folds = 2
+threshold_grid = [0.2, 0.3, 0.4, 0.5]
+"""
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A real model (annotate train) on 40 PTC articles and 60 SemEval-2023 frame labels."""
+    if not PTC.is_dir():
+        pytest.skip("../shared/data not present")
+    from annotate.formats.ptc import ptc_rows
+    from annotate.formats.semeval2023 import semeval2023_rows
+    from annotate.learn.train import train
+
+    where = tmp_path_factory.mktemp("select-model")
+    spans, _ = ptc_rows(PTC / "train-articles", PTC / "train-labels-task-tc")
+    frames, _ = semeval2023_rows(
+        SE / "articles-subtask-1-2", frames=SE / "train-labels-subtask-2.txt"
+    )
+    corpus.write_corpus(spans[:40], where / "spans", source={"test": "select"})
+    corpus.write_corpus(frames[:60], where / "frames", source={"test": "select"})
+    (where / "fast.toml").write_text(FAST_CONFIG)
+    train(
+        [where / "spans", where / "frames"],
+        where / "model",
+        config=where / "fast.toml",
+        progress=lambda _: None,
+    )
+    pool = where / "pool"
+    pool.mkdir()
+    for r in spans[300:316]:
+        (pool / f"{r['id']}.txt").write_bytes(r["text"].encode("utf-8"))
+    return where / "model", pool
+
+
+@pytest.mark.studio
+@pytest.mark.slow
+def test_push_select_sends_exactly_n_tasks_with_uncertainty_scores(
+    studio, small_model, tmp_path, capsys, monkeypatch
+):
+    from annotate.cli import main
+    from annotate.documents import read_documents
+    from annotate.learn.model import Model
+    from annotate.schema import load_schema
+
+    for k, v in studio.env.items():
+        monkeypatch.setenv(k, v)
+    model_dir, pool = small_model
+    title = studio.new_project("select")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "annotate",
+            "push",
+            str(pool),
+            "--project",
+            title,
+            "--model",
+            str(model_dir),
+            "--select",
+            "5",
+        ],
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    assert "5 new task(s)" in capsys.readouterr().out
+
+    model = Model.load(model_dir)
+    expected, expected_scores = select_documents(read_documents([pool]), model, 5)
+    api = studio.api()
+    project = api.find_project(title)
+    tasks = list(api.tasks(project["id"], fields="all"))
+    assert sorted(t["data"]["doc_id"] for t in tasks) == sorted(d.id for d in expected)
+    interface = load_schema().interface()
+    for task in tasks:
+        preds = [p for p in task["predictions"] if p["model_version"] == model.model_version]
+        assert len(preds) == 1
+        pred = preds[0]
+        assert pred["score"] == pytest.approx(expected_scores[task["data"]["doc_id"]], abs=1e-6)
+        assert 0.0 <= pred["score"] <= 1.0
+        assert interface.validate_prediction({"result": pred["result"], "score": pred["score"]})
+    # Label Studio serves the lowest-scored tasks of this model version first
+    settings = api.get(f"/api/projects/{project['id']}/")
+    assert settings["sampling"] == "Uncertainty sampling"
+    assert settings["model_version"] == model.model_version
+    # the five chosen are more uncertain than the documents left in the pool, bar diversity
+    left = [d for d in read_documents([pool]) if d.id not in expected_scores]
+    left_u = [uncertainty(p, model.frame_thresholds) for p in model.predict([d.text for d in left])]
+    chosen_u = [1 - s for s in expected_scores.values()]
+    assert np.mean(chosen_u) > np.mean(left_u)
