@@ -35,7 +35,7 @@ chromium:
 
 # Start Label Studio (SQLite in $(DATA_DIR), bound to $(HOST)), push seeds/ with their
 # repeated-passage pre-annotations, and say where to log in. Safe to run again.
-studio: install
+studio: $(VENV)/.installed $(STUDIO_VENV)/.installed
 	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio start --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate push seeds/
 	@echo

@@ -108,6 +108,8 @@ def test_start_twice_keeps_one_project(studio):
     same = [p for p in api.pages("/api/projects/") if p["title"] == title]
     assert len(same) == 1
     assert same[0]["label_config"].strip() == load_schema().xml.strip()
+    if (REPO / "docs" / "guidelines.md").is_file():  # annotator guidelines shown in the UI
+        assert same[0]["expert_instruction"] and same[0]["show_instruction"]
     # the session project too: one, however often start ran
     assert len([p for p in api.pages("/api/projects/") if p["title"] == studio.project]) == 1
 
@@ -295,6 +297,17 @@ def test_push_predictions_for_existing_tasks(studio, env, tmp_path):
     labels = {r["from_name"]: r["value"] for r in pred["result"]}
     assert labels["technique"]["labels"] == ["Doubt"]
     assert labels["frame"]["choices"] == ["Political"]
+
+
+def test_team_server_mode_uses_the_environment(studio, env, tmp_path):
+    title = studio.new_project("team")
+    info = server.start(data_dir=tmp_path / "unused", project=title)
+    assert info["remote"] and info["running"] and info["url"] == studio.url
+    assert info["project"]["action"] == "created"
+    assert not (tmp_path / "unused").exists()  # no local server, no local credentials
+    assert studio.api_key not in server.describe(server.status(tmp_path / "unused"))
+    assert "not ours to stop" in server.stop(tmp_path / "unused")
+    assert server.status(studio.data_dir)["remote"]
 
 
 def test_studio_error_when_server_unreachable(monkeypatch):

@@ -107,7 +107,7 @@ def credentials(data_dir: str | Path) -> dict[str, str]:
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
         return creds
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     creds = {
         "url": "",
         "username": DEFAULT_USERNAME,
@@ -221,7 +221,8 @@ def start(
         return {"remote": True, "running": True, "url": url, "api_key": key, "project": proj}
 
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the database holds password hashes and API tokens
     creds = credentials(data_dir)
     state = _read_json(data_dir / STATE)
     if state and _is_ours(state) and health(state["url"]):
