@@ -141,6 +141,10 @@ def audit_spans(
                 "start": int(s["start"]),
                 "end": int(s["end"]),
                 "text": s["text"],
+                "context": [
+                    d.text[max(0, s["start"] - CONTEXT_CHARS) : s["start"]],
+                    d.text[s["end"] : s["end"] + CONTEXT_CHARS],
+                ],
                 "label": s["label"],
                 "p_label": round(float(p_given[i]), 4),
                 "suggested": classes[k],
@@ -229,14 +233,71 @@ def audit(
     folds: int = 5,
     seed: int = 0,
     json_out: str | Path | None = None,
+    report: str | Path | None = None,
+    top: int = 50,
 ) -> dict[str, Any]:
-    """Audit a corpus directory; with `json_out`, also write the full ranked result as JSON."""
+    """Audit a corpus directory; `json_out`: the full ranking as JSON; `report`: HTML (top N)."""
     result = audit_rows(corpus.read_corpus(corpus_dir), policy=policy, folds=folds, seed=seed)
     result = {"corpus": str(corpus_dir), **result}
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    if report:
+        from annotate import report as html_report
+
+        html_report._write(
+            report, html_report._page("Suspicious labels", audit_section(result, top))
+        )
     return result
+
+
+def audit_section(result: dict[str, Any], top: int = 50) -> str:
+    """HTML: the `top` most suspicious spans (highlighted in context) and frames."""
+    from html import escape
+
+    from annotate import report as html_report
+
+    colours = html_report.label_colours()
+    spans = result["spans"]
+    parts = [
+        "<h2>Span labels the cross-validated model contradicts</h2>",
+        f'<p class="note">{spans["checked"]} spans checked, {spans["issues"]} issues '
+        f"(confident learning); out-of-fold accuracy {html_report._fmt(spans.get('oof_accuracy'))}. "
+        f"Policy {escape(result['policy'])}, {result['folds']} folds grouped by document.</p>",
+        "<table><thead><tr><th>#</th><th>doc</th><th>span in context</th><th>label</th>"
+        "<th>p</th><th>model says</th><th>p</th><th>suspicion</th></tr></thead><tbody>",
+    ]
+    for k, it in enumerate(spans["suspicious"][:top], 1):
+        left, right = it.get("context") or ("", "")
+        snippet = left + it["text"] + right
+        marked = html_report.highlight(
+            snippet, [(len(left), len(left) + len(it["text"]), it["label"])], colours
+        )
+        cells = [
+            str(k),
+            escape(it["doc_id"]),
+            f"&hellip;{marked}&hellip;",
+            escape(it["label"]),
+            f"{it['p_label']:.2f}",
+            escape(it["suggested"]),
+            f"{it['p_suggested']:.2f}",
+            f"{it['suspicion']:.2f}",
+        ]
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</tbody></table>")
+    frames = result["frames"]
+    if frames["suspicious"]:
+        parts.append("<h2>Frames the cross-validated model contradicts</h2>")
+        parts.append(
+            html_report._table(
+                ["doc", "frame", "problem", "p", "suspicion"],
+                [
+                    [it["doc_id"], it["frame"], it["problem"], it["p"], it["suspicion"]]
+                    for it in frames["suspicious"][:top]
+                ],
+            )
+        )
+    return "".join(parts)
 
 
 def audit_tables(result: dict[str, Any], top: int = 20) -> list:

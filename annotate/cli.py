@@ -283,6 +283,7 @@ def agreement(
 def audit(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the ranking as JSON.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report (top N).")] = None,
     top: Annotated[int, typer.Option(help="Rows to show per table.")] = 20,
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by document).")] = 5,
     policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
@@ -290,7 +291,9 @@ def audit(
     """Suspicious labels: spans and frames that cross-validated predictions contradict."""
     from annotate import audit as auditing
 
-    result = auditing.audit(corpus_dir, policy=policy, folds=folds, json_out=json_out)
+    result = auditing.audit(
+        corpus_dir, policy=policy, folds=folds, json_out=json_out, report=report, top=max(top, 50)
+    )
     for table in auditing.audit_tables(result, top=top):
         out.print(table)
 

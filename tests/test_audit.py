@@ -90,11 +90,18 @@ def test_cli_audit_writes_json_and_table(tmp_path, capsys, monkeypatch):
     rows, _ = ptc_rows(PTC / "train-articles", PTC / "train-labels-task-tc")
     corpus.write_corpus(rows[:60], tmp_path / "corpus", source={"format": "test"})
     out = tmp_path / "audit.json"
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["annotate", "audit", str(tmp_path / "corpus"), "--json", str(out), "--top", "5"],
-    )
+    page = tmp_path / "audit.html"
+    args = [
+        "audit",
+        str(tmp_path / "corpus"),
+        "--json",
+        str(out),
+        "--report",
+        str(page),
+        "--top",
+        "5",
+    ]
+    monkeypatch.setattr(sys, "argv", ["annotate", *args])
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code in (0, None)
@@ -105,6 +112,17 @@ def test_cli_audit_writes_json_and_table(tmp_path, capsys, monkeypatch):
     assert result["spans"]["checked"] == sum(len(r["spans"]) for r in rows[:60])
     first = result["spans"]["suspicious"][0]
     assert first["doc_id"] in shown and f"{first['suspicion']:.2f}" in shown
+    left, right = first["context"]
+    text = rows_text(rows, first["doc_id"])
+    assert text[first["start"] - len(left) : first["start"]] == left
+    assert text[first["end"] : first["end"] + len(right)] == right
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Suspicious labels" in html
+    assert "<mark" in html and html.count("<tr>") >= 50  # the report shows at least 50 rows
+
+
+def rows_text(rows: list[dict], doc_id: str) -> str:
+    return next(r["text"] for r in rows if r["id"] == doc_id)
 
 
 def test_cli_audit_on_a_missing_corpus_is_bad_input(tmp_path, capsys, monkeypatch):
