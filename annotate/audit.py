@@ -9,7 +9,9 @@ reaches its own mean self-confidence (the per-class thresholds of confident lear
 Frames work the same way per document: a frame given with a low out-of-fold probability, or
 missing with a high one.
 
-The corpus's annotators are merged first with the same policy train and evaluate use
+The classifiers are deliberately light (TF-IDF + SGD logistic regression, seconds for five
+folds over 6,000 spans) rather than the trained model's, so an audit needs no model directory
+and stays quick. The corpus's annotators are merged first with the same policy train and evaluate use
 (`annotate.corpus.merge`: majority, union or annotator:NAME).
 """
 
