@@ -37,6 +37,7 @@ def corrupt_spans(rows: list[dict], share: float, seed: int) -> set[tuple[str, i
     return corrupted
 
 
+@pytest.mark.slow
 def test_corrupted_span_labels_rank_far_above_clean_ones():
     rows, _ = ptc_rows(PTC / "train-articles", PTC / "train-labels-task-tc")
     corrupted = corrupt_spans(rows, 0.05, seed=7)
@@ -59,6 +60,7 @@ def test_corrupted_span_labels_rank_far_above_clean_ones():
     assert all(it["suggested"] != it["label"] for it in items)
 
 
+@pytest.mark.slow
 def test_missing_and_wrong_frames_rank_first():
     rows, _ = semeval2023_rows(
         SE / "articles-subtask-1-2", frames=SE / "train-labels-subtask-2.txt"
