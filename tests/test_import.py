@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from annotate import cli
 from annotate.cli import main
 from annotate.corpus import corpus_info, read_corpus
 from annotate.formats.ptc import ptc_rows
@@ -27,6 +28,8 @@ needs_data = pytest.mark.skipif(not PTC.is_dir(), reason="../shared/data not pre
 def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
     """Run the `annotate` entry point in this process; (exit status, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["annotate", *map(str, args)])
+    # rich wraps at 80 columns when not on a terminal, even inside a long path
+    monkeypatch.setattr(cli.err, "width", 10_000)
     code = 0
     try:
         main()
@@ -322,3 +325,29 @@ def test_bad_frames_file(small, capsys, monkeypatch):
     rows = {r["id"]: r for r in read_corpus(out)}
     assert [d["label"] for d in rows["1"]["doc_labels"]] == ["Economic", "Political"]
     assert rows["2"]["annotated"] == ["frame"] and rows["2"]["doc_labels"] == []
+
+
+def test_semeval2023_needs_frames_or_spans_and_checks_span_files(small, capsys, monkeypatch):
+    out = small / "out"
+    code, _, err = run_cli(
+        ["import", "semeval2023", small / "articles", "--out", out], capsys, monkeypatch
+    )
+    assert code == 2 and "--frames" in err and not out.exists()
+    spans = small / "spans"
+    spans.mkdir()
+    (spans / "article1-labels-subtask-3.txt").write_text(
+        "1\tLoaded_Language\t16\t22\n1\tAppeal_to_Values\t0\t5\n", encoding="utf-8"
+    )
+    lm = small / "map.tsv"
+    lm.write_text("Appeal_to_Values\t\n", encoding="utf-8")
+    args = ["import", "semeval2023", small / "articles", "--spans", spans, "--out", out]
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    message = " ".join(err.split())
+    assert code == 2 and "article1-labels-subtask-3.txt, line 2" in message
+    assert not out.exists()
+    code, stdout, err = run_cli([*args, "--label-map", lm], capsys, monkeypatch)
+    assert code == 0, err
+    rows = {r["id"]: r for r in read_corpus(out)}
+    assert [s["text"] for s in rows["1"]["spans"]] == ["brutal"]
+    assert rows["2"]["annotated"] == ["technique"] and rows["2"]["spans"] == []
+    assert "1 spans dropped by the label map" in " ".join(stdout.split())
