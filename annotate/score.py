@@ -495,7 +495,12 @@ def score(
         runner.close()
     seconds = time.perf_counter() - started
     where = f" -> {out}" if out else ""
-    pushed = f"; pushed {counts['pushed']}" if push else ""
+    pushed = (
+        f"; Label Studio: pushed {counts['pushed']}, {counts.get('already', 0)} already there, "
+        f"{counts.get('missing', 0)} without a task"
+        if push
+        else ""
+    )
     return (
         f"scored {n_docs} documents in {seconds:.1f} s ({n_docs / max(seconds, 1e-9):,.0f} docs/s): "
         f"{counts['repeats']} repeated-passage spans in {counts['docs_with_repeats']} documents"
@@ -618,4 +623,5 @@ def _push_while_writing(records: Iterator[dict], writer, project, model, counts)
     for r in records:  # whatever push_predictions left unread
         writer.write(r)
     if isinstance(result, dict):
-        counts["pushed"] = result.get("predictions", result.get("pushed", 0))
+        for key in ("pushed", "already", "missing"):
+            counts[key] = int(result.get(key, 0))

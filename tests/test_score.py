@@ -241,3 +241,122 @@ def test_failure_while_writing_leaves_no_partial_output(tmp_path):
             score([src], model=ExplodingModel(), out=tmp_path / name, workers=1, batch_size=4)
         assert not (tmp_path / name).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+# ---- with the real parts: a trained Model, a Label Studio server ------------------------------
+
+SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2023"
+LABEL_MAP = ROOT / "docs" / "label-maps" / "semeval2023-to-ptc.tsv"
+TINY_CONFIG = """
+name = "tiny-score"
+seed = 0
+[tagger]
+n_features = 65536
+epochs = 3
+cv_folds = 2
+thresholds = [0.1, 0.2]
+max_gaps = [0, 4]
+[technique]
+cv_folds = 0
+[frames]
+cv_folds = 2
+min_df = 1
+threshold_grid = [0.3, 0.5]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A real model trained on 20 SemEval-2023 articles (spans + frames)."""
+    if not SEMEVAL.is_dir():
+        pytest.skip("../shared/data/semeval2023 not present")
+    from annotate import corpus as corpora
+    from annotate.formats.semeval2023 import semeval2023_rows
+    from annotate.learn.train import train
+
+    base = tmp_path_factory.mktemp("tiny-score")
+    rows, _ = semeval2023_rows(
+        SEMEVAL / "articles-subtask-3",
+        frames=SEMEVAL / "train-labels-subtask-2.txt",
+        spans=SEMEVAL / "labels-subtask-3-spans",
+        label_map=LABEL_MAP,
+    )
+    both = [r for r in rows if len(r["annotated"]) == 2]
+    corpora.write_corpus(both[:20], base / "train", source={"test": "tiny-score"})
+    (base / "tiny.toml").write_text(TINY_CONFIG)
+    train([base / "train"], base / "model", config=base / "tiny.toml", progress=lambda m: None)
+    return base / "model"
+
+
+@pytest.mark.slow
+@needs_ptc
+def test_real_model_scores_join_repeats_and_match_across_workers(tiny_model, corpus, tmp_path):
+    from annotate.learn.model import Model
+    from annotate.schema import load_schema
+
+    schema = load_schema()
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    score([corpus], model=tiny_model, out=one, workers=1, batch_size=16)
+    score([corpus], model=Model.load(tiny_model), out=two, workers=2, batch_size=16)
+    assert one.read_bytes() == two.read_bytes()
+    records = read_jsonl(one)
+    texts = {d.id: d.text for d in read_documents([corpus])}
+    assert [r["id"] for r in records] == list(texts)
+    sources = set()
+    for r in records:
+        assert 0.0 <= r["propaganda"] <= 1.0
+        assert set(r["frames"]) == set(schema.frames)
+        assert set(r["frame_labels"]) <= set(schema.frames)
+        starts = [s["start"] for s in r["spans"]]
+        assert starts == sorted(starts)
+        for s in r["spans"]:
+            sources.add(s["source"])
+            assert s["text"] == texts[r["id"]][s["start"] : s["end"]]
+            assert s["label"] in schema.techniques
+    assert sources == {"model", "repeats"}
+    proc = subprocess.run(
+        [*ANNOTATE, "score", str(corpus), "--model", str(tiny_model), "--workers", "1",
+         "--out", str(tmp_path / "cli.jsonl")],
+        capture_output=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (tmp_path / "cli.jsonl").read_bytes() == one.read_bytes()
+
+
+@pytest.mark.studio
+def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_path):
+    from annotate.repeats import MODEL_VERSION
+    from annotate.studio import client
+
+    for k, v in studio.env.items():
+        monkeypatch.setenv(k, v)
+    title = studio.new_project("score-push")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "seed.txt").write_bytes(SEED.read_bytes())
+    (folder / "plain.txt").write_text("Nothing repeated in this short note at all.")
+    client.push_documents([folder], project=title)
+    out = tmp_path / "scores.jsonl"
+    summary = score([folder], out=out, push=True, project=title, workers=1)
+    # push_documents already attached the seed's repeats (same model version)
+    assert "pushed 1, 1 already there, 0 without a task" in summary
+    assert [r["id"] for r in read_jsonl(out)] == ["plain", "seed"]
+    api = studio.api()
+    tasks = list(api.tasks(api.find_project(title)["id"], fields="all"))
+    preds = {
+        t["data"]["doc_id"]: [p for p in t["predictions"] if p["model_version"] == MODEL_VERSION]
+        for t in tasks
+    }
+    (seed_pred,) = preds["seed"]
+    regions = [r for r in seed_pred["result"] if r.get("type") == "labels"]
+    assert len(regions) == 12
+    assert all(r["value"]["labels"] == ["Repetition"] for r in regions)
+    assert any(r.get("type") == "relation" for r in seed_pred["result"])
+    # pushing again adds nothing (already there), through the command line
+    proc = subprocess.run(
+        [*ANNOTATE, "score", str(folder), "--push", "--project", title, "--workers", "1",
+         "--out", str(tmp_path / "again.jsonl")],
+        capture_output=True, cwd=ROOT, timeout=300, env={**os.environ, **studio.env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "pushed 0, 2 already there" in proc.stderr.decode()
