@@ -338,3 +338,41 @@ def test_second_annotator_labels_same_task_and_both_come_back(
         (*occurrence(text, "smear campaigns"), "smear campaigns", "Loaded_Language")
     ]
     assert frames_of(row, first) == {"Political", "Security_and_defense"}
+
+
+def test_every_hotkey_picks_its_label_and_every_hint_shows(studio, chromium, annotators, tmp_path):
+    """All 14 technique keys and 14 frame keys of label_config.xml work, none clashes with
+    Label Studio's own shortcuts, and hovering shows each definition."""
+    doc = tmp_path / "hotkeys.txt"
+    doc.write_text("A short text for trying every key.\n", encoding="utf-8")
+    title = studio.new_project("browser-keys")
+    annotate_cli(studio, "push", str(doc), "--project", title)
+    project = studio.api().find_project(title)
+    root = ET.parse(REPO / "label_config.xml").getroot()
+    techniques = [t for t in root.iter("Label")]
+    frames = [t for t in root.iter("Choice")]
+    keys = [t.get("hotkey") for t in techniques + frames]
+    assert len(techniques) == len(frames) == 14 and len(set(keys)) == 28, keys
+
+    email, password = annotators["ann"]
+    page = chromium.new_page(viewport=bh.VIEWPORT)
+    try:
+        bh.login(page, studio.url, email, password)
+        bh.open_label_stream(page, studio.url, project["id"])
+        bh.close_instructions(page)
+        for tag in techniques:
+            page.keyboard.press(tag.get("hotkey"))
+            assert bh.active_labels(page) == [tag.get("value")], tag.get("hotkey")
+        page.keyboard.press(techniques[-1].get("hotkey"))  # toggles the last one off
+        assert bh.active_labels(page) == []
+        for tag in frames:
+            page.keyboard.press(tag.get("hotkey"))
+        assert sorted(bh.checked_frames(page)) == sorted(t.get("value") for t in frames)
+        for tag in techniques:
+            page.locator(".lsf-label", has_text=tag.get("value")).first.hover()
+            page.get_by_text(tag.get("hint")[:30]).first.wait_for(state="visible", timeout=5_000)
+        for tag in frames:
+            page.locator(".lsf-choices label", has_text=tag.get("value")).first.hover()
+            page.get_by_text(tag.get("hint")[:30]).first.wait_for(state="visible", timeout=5_000)
+    finally:
+        page.close()
