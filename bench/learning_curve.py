@@ -135,6 +135,7 @@ def run_strategy(sim, strategy, seed_docs, pool, test, vectors, args, seed) -> l
         curve.append(
             {
                 "articles": len(labelled),
+                "tokens": int(sum(sim.bounds[d + 1] - sim.bounds[d] for d in labelled)),
                 "si_f1": round(f1, 4),
                 "threshold": threshold,
                 "max_gap": gap,
@@ -225,6 +226,10 @@ def main() -> None:
             "articles": [p["articles"] for p in curves[strategy][0]],
             "mean": [round(float(x), 4) for x in f1.mean(axis=0)],
             "sd": [round(float(x), 4) for x in f1.std(axis=0, ddof=1 if len(f1) > 1 else 0)],
+            "tokens_mean": [
+                int(np.mean([c[i]["tokens"] for c in curves[strategy]]))
+                for i in range(len(curves[strategy][0]))
+            ],
         }
     random_final = summary["random"]["mean"][-1]
     reach = articles_to_reach(
@@ -255,11 +260,12 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     plot(summary, args.plot, args)
 
-    print("\nlabelled  random (mean ± sd)   uncertainty (mean ± sd)")
+    print("\nlabelled  random (mean ± sd)  [tokens]   uncertainty (mean ± sd)  [tokens]")
     for i, n in enumerate(summary["random"]["articles"]):
         r, u = summary["random"], summary["uncertainty"]
         print(
-            f"{n:8d}  {r['mean'][i]:.3f} ± {r['sd'][i]:.3f}      {u['mean'][i]:.3f} ± {u['sd'][i]:.3f}"
+            f"{n:8d}  {r['mean'][i]:.3f} ± {r['sd'][i]:.3f}  [{r['tokens_mean'][i]:6d}]   "
+            f"{u['mean'][i]:.3f} ± {u['sd'][i]:.3f}  [{u['tokens_mean'][i]:6d}]"
         )
     print(
         f"\nrandom reaches SI F1 {random_final:.3f} with {final_n} articles; uncertainty "
