@@ -287,10 +287,16 @@ def tiny(tmp_path_factory):
     return base, Model.load(base / "model")
 
 
-@pytest.mark.slow
-def test_real_model_metrics(tiny):
+@pytest.fixture(scope="module")
+def tiny_result(tiny):
     base, model = tiny
-    result = evaluate_model(model, base / "test")
+    return evaluate_model(model, base / "test")
+
+
+@pytest.mark.slow
+def test_real_model_metrics(tiny, tiny_result):
+    base, model = tiny
+    result = tiny_result
     m = result.metrics
     assert m["documents"] == 13
     assert set(m["spans"]["per_label"]) == set(load_schema().techniques)
@@ -327,7 +333,7 @@ def test_real_model_metrics(tiny):
 
 
 @pytest.mark.slow
-def test_real_model_cli(tiny, tmp_path):
+def test_real_model_cli(tiny, tiny_result, tmp_path):
     base, model = tiny
     out, report = tmp_path / "m.json", tmp_path / "r.html"
     proc = subprocess.run(
@@ -338,7 +344,7 @@ def test_real_model_cli(tiny, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "SI" in proc.stdout and "frames" in proc.stdout
     written = json.loads(out.read_text())
-    assert written == json.loads(json.dumps(evaluate(model, base / "test")))
+    assert written == json.loads(json.dumps(tiny_result.metrics))
     html = report.read_text()
     assert html.count("data:image/png;base64,") == 3 and model.model_version in html
     # a missing corpus is bad input: exit 2, one line naming it
