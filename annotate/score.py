@@ -486,7 +486,7 @@ def score(
         runner = _LocalPool(workers, model)
     else:
         runner = _InProcess(model)
-    spool = _Spool(tmp_dir=str(Path(out).parent) if out else None)
+    spool = _Spool()  # in $TMPDIR: as large as the input
     try:
         n_docs, partners = _pass_signatures(iter_documents(paths), spool, runner, batch_size)
         counts = _pass_score(spool, partners, runner, model, out, batch_size, push, project, stdout)
