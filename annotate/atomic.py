@@ -27,6 +27,7 @@ def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path
         fd, name = tempfile.mkstemp(prefix=prefix, dir=parent, suffix=target.suffix)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp
     except BaseException:
@@ -43,6 +44,12 @@ def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path
             _remove(old)
     else:
         os.replace(tmp, target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove(path: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -132,8 +133,11 @@ def write_corpus(
     where: str = "corpus",
 ) -> dict[str, Any]:
     """Check every row and write the corpus atomically. Returns the `corpus.json` content."""
+    import datasets
     from datasets import Dataset
 
+    if not sys.stderr.isatty():
+        datasets.disable_progress_bars()  # quiet in pipes and CI
     schema = schema or load_schema()
     rows = list(rows)
     seen: set[str] = set()
