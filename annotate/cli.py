@@ -29,7 +29,7 @@ import_app = typer.Typer(help="Convert public corpora into a corpus directory.",
 app.add_typer(studio_app, name="studio")
 app.add_typer(import_app, name="import")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message per line, never cut mid-path
 out = Console()
 
 Paths = Annotated[list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")]
@@ -248,6 +248,7 @@ def score(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")] = None,
     push_: Annotated[bool, typer.Option("--push", help="Send scores to Label Studio.")] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
+    batch_size: Annotated[int, typer.Option(help="Documents per batch sent to a worker.")] = 256,
 ) -> None:
     """Score documents: repeated passages, and with --model propaganda spans and frames."""
     from annotate import score as scoring
@@ -261,6 +262,7 @@ def score(
         workers=workers,
         push=push_,
         project=project,
+        batch_size=batch_size,
     )
     if out_file:
         err.print(summary)

@@ -478,6 +478,8 @@ def score(
         raise BadInput(f"output must end in one of {', '.join(OUT_SUFFIXES)}", out)
     if workers is not None and workers < 1:
         raise BadInput("--workers must be at least 1")
+    if batch_size < 1:
+        raise BadInput("--batch-size must be at least 1")
     workers = workers or os.cpu_count() or 1
     model = _load_model(model)
     if engine == "dask":

@@ -46,9 +46,7 @@ print(n)
 
 def make_input(path: Path, n: int) -> float:
     """Write n documents; returns the mean document size in KB."""
-    texts = [
-        (p.stem, p.read_bytes().decode("utf-8")) for p in sorted(PTC.glob("article*.txt"))
-    ]
+    texts = [(p.stem, p.read_bytes().decode("utf-8")) for p in sorted(PTC.glob("article*.txt"))]
     total = 0
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
@@ -105,7 +103,9 @@ def main() -> None:
                 "floor_docs_per_s": round(n / floor["seconds"], 1),
                 "configs": {},
             }
-            print(f"{n} docs ({kb:.1f} KB): floor (read + regex) {floor['seconds']:.1f} s", flush=True)
+            print(
+                f"{n} docs ({kb:.1f} KB): floor (read + regex) {floor['seconds']:.1f} s", flush=True
+            )
             for config in args.configs.split(","):
                 engine, workers = config.split("-")
                 out = Path(tmp) / f"out-{n}-{config}.jsonl"
