@@ -210,10 +210,14 @@ def _extend(a, ai: int, b, bi: int, step: int, a_lim: int, b_lim: int) -> tuple[
     return best_state
 
 
-def _align_seed(a, pa: int, b, pb: int) -> tuple[int, int, int, int, int]:
-    """Extend the seed a[pa..] == b[pb..] both ways: (a_start, a_end, b_start, b_end, matches)."""
-    a_end, b_end, m1 = _extend(a, pa, b, pb, 1, len(a), len(b))
-    a_first, b_first, m2 = _extend(a, pa - 1, b, pb - 1, -1, -1, -1)
+def _align_seed(a, pa: int, b, pb: int, same: bool = False) -> tuple[int, int, int, int, int]:
+    """Extend the seed a[pa..] == b[pb..] both ways: (a_start, a_end, b_start, b_end, matches).
+
+    Within one sequence (`same`, pa < pb) the earlier copy may not run into the later seed
+    nor the later copy back into the earlier seed, so tandem repeats cost O(distance)."""
+    a_end, b_end, m1 = _extend(a, pa, b, pb, 1, pb if same else len(a), len(b))
+    b_floor = min(pa + SEED_WORDS, pb) - 1 if same else -1
+    a_first, b_first, m2 = _extend(a, pa - 1, b, pb - 1, -1, -1, b_floor)
     return a_first + 1, a_end, b_first + 1, b_end, m1 + m2
 
 
@@ -273,7 +277,7 @@ def align(
                 continue
             if a[pa : pa + SEED_WORDS] != b[pb : pb + SEED_WORDS]:
                 continue  # hash collision
-            a0, a1, b0, b1, matches = _align_seed(a, pa, b, pb)
+            a0, a1, b0, b1, matches = _align_seed(a, pa, b, pb, same)
             if same and a1 > b0:  # overlapping (tandem) occurrences: cut the earlier one
                 cut = a1 - b0
                 a1 -= cut

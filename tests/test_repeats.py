@@ -302,3 +302,21 @@ def test_spans_are_valid_word_aligned_and_match_text(ws, seps, cut):
             of_text = text if r.of_id == "p" else text[::2]
             assert 0 <= r.of_start < r.of_end <= len(of_text)
             assert (r.of_id, r.of_start) != (doc_id, r.start)
+
+
+def test_tandem_and_degenerate_texts_stay_fast():
+    import time
+
+    for text in (
+        "word " * 20000,
+        "a b " * 10000,
+        ("one two three four five six seven eight. " * 2000),
+    ):
+        t0 = time.process_time()
+        found = repeats_within(text)
+        assert time.process_time() - t0 < 5
+        for r in found:
+            assert r.text == text[r.start : r.end]
+            assert (r.start, r.end) != (r.of_start, r.of_end)
+        covered = sum(r.end - r.start for r in found)
+        assert covered >= 0.9 * len(text.strip())
