@@ -70,7 +70,9 @@ def make_record(
             start, end = int(s["start"]), int(s["end"])
             if not 0 <= start < end <= len(text):
                 raise ValueError(f"model span {start}-{end} outside document {doc_id!r}")
-            spans.append({**s, "start": start, "end": end, "text": text[start:end]})
+            span = {**s, "start": start, "end": end, "text": text[start:end]}
+            span.setdefault("source", "model")
+            spans.append(span)
     spans.sort(key=lambda s: (s["start"], s["end"], s.get("source", "")))
     record["spans"] = spans
     return record

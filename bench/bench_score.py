@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ def make_input(path: Path, n: int) -> float:
 
 def run_measured(cmd: list[str]) -> dict:
     """Wall time and peak RSS (process + children) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
@@ -74,11 +76,18 @@ def run_measured(cmd: list[str]) -> dict:
         except psutil.Error:
             pass
         time.sleep(0.1)
-    seconds = time.perf_counter() - t0
     out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and its reaped descendants
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
-    return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "stderr": err.decode().strip()}
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "peak_rss_mb": peak / 2**20,
+        "stderr": err.decode().strip(),
+    }
 
 
 def main() -> None:
@@ -100,11 +109,14 @@ def main() -> None:
                 "documents": n,
                 "mean_kb": round(kb, 2),
                 "floor_s": round(floor["seconds"], 2),
+                "floor_cpu_s": round(floor["cpu_s"], 2),
                 "floor_docs_per_s": round(n / floor["seconds"], 1),
                 "configs": {},
             }
             print(
-                f"{n} docs ({kb:.1f} KB): floor (read + regex) {floor['seconds']:.1f} s", flush=True
+                f"{n} docs ({kb:.1f} KB): floor (read + regex) {floor['seconds']:.1f} s, "
+                f"CPU {floor['cpu_s']:.1f} s",
+                flush=True,
             )
             for config in args.configs.split(","):
                 engine, workers = config.split("-")
@@ -117,6 +129,10 @@ def main() -> None:
                     "seconds": round(m["seconds"], 1),
                     "docs_per_s": round(n / m["seconds"], 1),
                     "x_floor": round(m["seconds"] / floor["seconds"], 1),
+                    "cpu_s": round(m["cpu_s"], 1),
+                    "docs_per_cpu_s": round(n / m["cpu_s"], 1),
+                    "x_floor_cpu": round(m["cpu_s"] / floor["cpu_s"], 1),
+                    "load_average": os.getloadavg(),
                     "peak_rss_mb": round(m["peak_rss_mb"], 1),
                     "output_mb": round(out.stat().st_size / 2**20, 1),
                     "summary": m["stderr"].splitlines()[-1] if m["stderr"] else "",
@@ -124,7 +140,9 @@ def main() -> None:
                 row["configs"][config] = r
                 print(
                     f"  {config}: {r['seconds']} s, {r['docs_per_s']} docs/s, "
-                    f"{r['x_floor']}x floor, peak RSS {r['peak_rss_mb']} MB",
+                    f"{r['x_floor']}x floor, peak RSS {r['peak_rss_mb']} MB; CPU {r['cpu_s']} s "
+                    f"({r['docs_per_cpu_s']} docs per CPU-s, {r['x_floor_cpu']}x floor CPU), "
+                    f"load {r['load_average'][0]:.1f}",
                     flush=True,
                 )
                 if args.keep:
