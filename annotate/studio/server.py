@@ -225,8 +225,9 @@ def start(
     data_dir.chmod(0o700)  # the database holds password hashes and API tokens
     creds = credentials(data_dir)
     state = _read_json(data_dir / STATE)
-    if state and _is_ours(state) and health(state["url"]):
+    if state and _is_ours(state):  # ours and alive: maybe still starting, wait for it
         url = state["url"]
+        _wait_until_answering(url, int(state["pid"]), data_dir, timeout or START_TIMEOUT)
         started = False
     else:
         if state:  # stale: the process is gone
@@ -304,6 +305,19 @@ def _launch(host: str, port: int, data_dir: Path, creds: dict, timeout: float) -
     _terminate(state)
     (data_dir / STATE).unlink(missing_ok=True)
     raise StudioError(f"label-studio did not answer within {timeout:.0f} s; see {data_dir / LOG}")
+
+
+def _wait_until_answering(url: str, pid: int, data_dir: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not health(url, timeout=2):
+        if not _alive(pid):
+            raise StudioError(f"label-studio (pid {pid}) exited; see {data_dir / LOG}")
+        if time.monotonic() > deadline:
+            raise StudioError(
+                f"label-studio (pid {pid}) runs but does not answer at {url}; "
+                f"see {data_dir / LOG}, or `annotate studio stop` and start again"
+            )
+        time.sleep(1.0)
 
 
 def _terminate(state: dict, grace: float = 20.0) -> bool:
