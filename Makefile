@@ -39,8 +39,8 @@ studio: $(VENV)/.installed $(STUDIO_VENV)/.installed
 	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio start --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate push seeds/
 	@echo
-	@echo "Open $$($(VENV)/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' $(DATA_DIR)/credentials.json) and log in as $$($(VENV)/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["username"])' $(DATA_DIR)/credentials.json)"
-	@echo "The password is kept in $(DATA_DIR)/credentials.json (readable by you only). Stop with: make studio-stop"
+	@ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio status --data-dir $(DATA_DIR)
+	@echo "Log in at that URL as that username; the password is in $(DATA_DIR)/credentials.json. Stop: make studio-stop"
 
 studio-stop:
 	ANNOTATE_STUDIO_DIR=$(DATA_DIR) $(VENV)/bin/annotate studio stop --data-dir $(DATA_DIR)
@@ -54,3 +54,7 @@ test: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check annotate tests bench
 	$(VENV)/bin/ruff format --check annotate tests bench
+
+# Benchmarks: each script prints its figures and writes bench/out/<name>.json (slow; not in CI).
+bench: $(VENV)/.installed $(STUDIO_VENV)/.installed
+	@for f in bench/bench_*.py; do echo "== $$f"; $(VENV)/bin/python $$f || exit 1; done
