@@ -20,7 +20,13 @@ from pathlib import Path
 import browser_helpers as bh
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.studio]
+MISSING = bh.chromium_missing_reason()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.studio,
+    # decided before the (session-wide) server starts
+    pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
+]
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "seeds" / "000_62e5311f9cbaaa12.txt"
@@ -205,6 +211,7 @@ def test_annotator_labels_seed_article_with_hotkeys_and_pull_holds_it(
         # the guidelines (docs/guidelines.md) pop up before labeling
         shown = bh.instructions_text(page)
         assert "Annotation guidelines" in shown and "Repeated passages" in shown, shown[:300]
+        bh.screenshot(page, artifacts / "instructions.png")
         bh.close_instructions(page)
         assert page.get_by_text(SEED_ID).count() >= 1
 
