@@ -56,6 +56,30 @@ _SELECT_JS = """([startLine, startCol, endLine, endCol]) => {
   return selected;
 }"""
 
+# Viewport coordinates of the first and last character of a (line, column) range, for a
+# real mouse drag: [x, y] just inside the left edge of the first, right edge of the last.
+_ENDS_JS = """([startLine, startCol, endLine, endCol]) => {
+  const lines = document.querySelectorAll('.lsf-richtext__container .lsf-richtext__line');
+  const locate = (line, col) => {
+    const walker = document.createTreeWalker(lines[line], NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      if (col < node.data.length) return [node, col];
+      col -= node.data.length;
+    }
+    throw new Error(`column out of range on line ${line}`);
+  };
+  const charRect = (line, col, len) => {
+    const [n, o] = locate(line, col);
+    const r = document.createRange();
+    r.setStart(n, o); r.setEnd(n, o + len);
+    return r.getBoundingClientRect();
+  };
+  lines[startLine].scrollIntoView({block: 'center'});
+  const a = charRect(startLine, startCol, 1), b = charRect(endLine, endCol - 1, 1);
+  return [a.left + 1, a.top + a.height / 2, b.right - 1, b.top + b.height / 2];
+}"""
+
 # Regions drawn in the text view: one entry per region, offsets from Label Studio's own
 # data-start / data-end attributes (code points), label as shown ("1:Repetition").
 _REGIONS_JS = """() => {
@@ -167,15 +191,33 @@ def select_text(page, text: str, start: int, end: int) -> str:
     return page.evaluate(_SELECT_JS, [*text_position(text, start), *text_position(text, end)])
 
 
-def label_span(page, text: str, start: int, end: int, hotkey: str, display_name: str) -> dict:
-    """Press a technique's hotkey, select text[start:end]; return the region Label Studio drew."""
+def drag_select(page, text: str, start: int, end: int) -> None:
+    """Select text[start:end] with a real mouse drag (ASCII ends: one UTF-16 unit each)."""
+    x0, y0, x1, y1 = page.evaluate(
+        _ENDS_JS, [*text_position(text, start), *text_position(text, end)]
+    )
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+
+
+def label_span(
+    page, text: str, start: int, end: int, hotkey: str, display_name: str, *, drag: bool = False
+) -> dict:
+    """Press a technique's hotkey, select text[start:end] (a DOM range and the mouseup Label
+    Studio listens to, or with `drag` a real mouse drag); return the region drawn."""
     # (no unselect key here: pressing `u` first made the next region keep the previous label)
     before = {r["id"] for r in regions(page)}
     page.keyboard.press(hotkey)
     active = active_labels(page)
     assert active == [display_name], f"hotkey {hotkey!r} activated {active}, not {display_name!r}"
-    selected = select_text(page, text, start, end)
-    assert selected == text[start:end], (selected, text[start:end])
+    if drag:
+        drag_select(page, text, start, end)
+    else:
+        selected = select_text(page, text, start, end)
+        assert selected == text[start:end], (selected, text[start:end])
     page.wait_for_function(_REGION_COUNT_JS, arg=len(before), timeout=10_000)
     # Label Studio finishes creating the region after the mouseup handler returns; a hotkey
     # pressed in that window is applied to the next region with the previous label.

@@ -323,7 +323,8 @@ def test_second_annotator_labels_same_task_and_both_come_back(
         bh.open_task(page, studio.url, seed_project["id"], seed_project["task"])
         if page.locator("button[aria-label=submit]", has_text="Update").count():
             bh.new_annotation(page)  # someone else's annotation is open: start one's own
-        region = bh.label_span(page, text, *doubt, "d", LABELS["Doubt"]["value"])
+        # this one with a real mouse drag, as a person would select
+        region = bh.label_span(page, text, *doubt, "d", LABELS["Doubt"]["value"], drag=True)
         assert (region["start"], region["end"]) == doubt
         bh.toggle_frames(page, [LABELS["Economic"]["hotkey"]])
         bh.submit(page)
