@@ -147,8 +147,15 @@ def anchors(ids: Sequence[int], shingles: np.ndarray | None = None) -> np.ndarra
         shingles = shingle_hashes(ids, ANCHOR_WORDS)
     h = (shingles >> np.uint64(32)).astype(np.uint32)
     if len(h) > WINNOW_WINDOW:
-        h = np.lib.stride_tricks.sliding_window_view(h, WINNOW_WINDOW).min(axis=1)
-    return np.unique(h)
+        n = len(h) - WINNOW_WINDOW + 1
+        window_min = h[:n].copy()
+        for j in range(1, WINNOW_WINDOW):
+            np.minimum(window_min, h[j : j + n], out=window_min)
+        h = window_min
+    h.sort()
+    if len(h) > 1:
+        h = h[np.concatenate(([True], h[1:] != h[:-1]))]
+    return h
 
 
 # ---- alignment ------------------------------------------------------------------------------
