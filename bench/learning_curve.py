@@ -11,10 +11,12 @@ Set-up (all from ../shared/data/ptc; nothing is written into the repository but 
   `annotate train` does, fewer folds), fit the span tagger (`annotate.learn.tagger.SpanTagger`
   with the hyper-parameters of models/default.toml), measure SemEval-2020 SI F1
   (`annotate.metrics.si_prf`) on the test set, and add a batch chosen by the strategy;
-- token features are computed once for all articles (the featurizer is stateless), so a round
-  costs a few SGD fits. Only the span tagger is trained: it is what SI F1 measures.
+- token and sentence features are computed once for all articles (`SpanTagger.featurize`;
+  the featurizer is stateless), so a round costs a few fits. The threshold, gap bridging and
+  token/sentence mix are tuned on the labelled articles only. Only the span tagger is
+  trained: it is what SI F1 measures.
 
-Run:  .venv/bin/python bench/learning_curve.py            (about 10-20 min on 2 cores)
+Run:  .venv/bin/python bench/learning_curve.py            (about 20-30 min on 2 busy cores)
       .venv/bin/python bench/learning_curve.py --quick    (a smoke run: 2 seeds, 4 rounds)
 Writes bench/out/learning_curve.json and docs/img/learning_curve.png.
 """
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from annotate import metrics  # noqa: E402
 from annotate.active import document_vectors, select_diverse, token_uncertainty  # noqa: E402
 from annotate.formats.ptc import ptc_rows  # noqa: E402
-from annotate.learn.tagger import SpanTagger, decode, token_targets  # noqa: E402
+from annotate.learn.tagger import SpanTagger, decode  # noqa: E402
 from annotate.learn.train import load_config  # noqa: E402
 
 PTC = ROOT.parent / "shared" / "data" / "ptc"
@@ -47,8 +49,8 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed-size", type=int, default=10, help="labelled articles to start with")
-    ap.add_argument("--batch", type=int, default=15, help="articles added per round")
-    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=20, help="articles added per round")
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--test", type=int, default=100, help="held-out articles")
     ap.add_argument("--inner-folds", type=int, default=2, help="CV folds for threshold tuning")
     ap.add_argument("--quick", action="store_true", help="2 seeds, 4 rounds: a smoke run")
@@ -61,65 +63,72 @@ def parse_args() -> argparse.Namespace:
 
 
 class Simulation:
-    """Token features of every article once; fit/tune/evaluate on subsets of articles."""
+    """Features of every article once (the tagger's `featurize`); fit/tune/score on subsets."""
 
     def __init__(self, texts: list[str], gold: list[list[tuple[int, int]]], cfg: dict):
         self.texts, self.gold = texts, gold
-        self.params = {
-            "n_features": int(cfg.get("n_features", 2**20)),
-            "window": int(cfg.get("window", 2)),
-            "sentence_words": bool(cfg.get("sentence_words", True)),
-            "alpha": float(cfg.get("alpha", 2e-6)),
-            "epochs": int(cfg.get("epochs", 8)),
-            "min_tokens": int(cfg.get("min_tokens", 1)),
-        }
+        names = set(SpanTagger().get_params()) - {"lexicons", "threshold", "max_gap"}
+        self.params = {k: v for k, v in cfg.items() if k in names}
         self.thresholds = [float(t) for t in cfg.get("thresholds", [0.35])]
         self.max_gaps = [int(g) for g in cfg.get("max_gaps", [1])]
-        self.X, self.offsets = SpanTagger(**self.params).featurizer().transform_docs(texts)
-        self.y = np.concatenate(
-            [token_targets(o, g) for o, g in zip(self.offsets, gold, strict=True)]
-        )
-        self.bounds = np.cumsum([0] + [len(o) for o in self.offsets])
+        self.weights = [float(w) for w in cfg.get("sentence_weights", [0.5])]
+        self.F = SpanTagger(**self.params).featurize(texts)
+        self.min_tokens = int(self.params.get("min_tokens", 1))
 
-    def rows(self, docs) -> np.ndarray:
-        return np.concatenate([np.arange(self.bounds[d], self.bounds[d + 1]) for d in docs])
+    def tokens(self, docs) -> int:
+        b = self.F.token_bounds
+        return int(sum(b[d + 1] - b[d] for d in docs))
 
     def fit(self, docs) -> SpanTagger:
-        r = self.rows(docs)
-        return SpanTagger(**self.params).fit_matrix(self.X[r], self.y[r])
+        docs = [int(d) for d in docs]
+        return SpanTagger(**self.params).fit_featurized(self.F, docs, [self.gold[d] for d in docs])
 
-    def proba(self, model: SpanTagger, docs) -> list[np.ndarray]:
-        p = model.classifier_.predict_proba(self.X[self.rows(docs)])[:, 1]
-        out, at = [], 0
-        for d in docs:
-            n = self.bounds[d + 1] - self.bounds[d]
-            out.append(p[at : at + n])
-            at += n
-        return out
+    def scores(self, model: SpanTagger, docs) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per document: (token-model, sentence-model) probabilities of its tokens."""
+        tok, sent = model.scores_featurized(self.F, [int(d) for d in docs])
+        return list(zip(tok, sent, strict=True))
+
+    @staticmethod
+    def mix(scores, weight: float) -> list[np.ndarray]:
+        return [(1 - weight) * t + weight * s for t, s in scores]
 
     def si_f1(self, docs, probas, threshold: float, gap: int) -> float:
         pred = [
-            decode(self.offsets[d], p, threshold, gap, self.params["min_tokens"])
+            decode(self.F.offsets[d], p, threshold, gap, self.min_tokens)
             for d, p in zip(docs, probas, strict=True)
         ]
         return metrics.si_prf(pred, [self.gold[d] for d in docs])["f1"]
 
-    def tune(self, docs, folds: int, seed: int) -> tuple[float, int]:
-        """Threshold and gap with the best out-of-fold SI F1 on the labelled articles."""
+    def tune(self, docs, folds: int, seed: int) -> tuple[float, int, float]:
+        """(threshold, gap, sentence weight) with the best out-of-fold SI F1 on `docs`.
+
+        Two stages to keep it quick: weight and threshold at the largest gap, then the gap.
+        """
         docs = np.asarray(docs)
         rng = np.random.default_rng(seed)
         parts = np.array_split(rng.permutation(len(docs)), folds)
-        probas: dict[int, np.ndarray] = {}
+        oof: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for k in range(folds):
             test = docs[parts[k]]
             train = docs[np.concatenate([parts[j] for j in range(folds) if j != k])]
-            model = self.fit(train)
-            probas.update(zip(test.tolist(), self.proba(model, test), strict=True))
-        order = list(probas)
-        p = [probas[d] for d in order]
-        grid = [(t, g) for t in self.thresholds for g in self.max_gaps]
-        scores = [self.si_f1(order, p, t, g) for t, g in grid]
-        return grid[int(np.argmax(scores))]
+            oof.update(zip(test.tolist(), self.scores(self.fit(train), test), strict=True))
+        order = list(oof)
+        scores = [oof[d] for d in order]
+        wide = max(self.max_gaps)
+        best = (-1.0, self.thresholds[0], wide, self.weights[0])
+        for w in self.weights:
+            p = self.mix(scores, w)
+            for t in self.thresholds:
+                f1 = self.si_f1(order, p, t, wide)
+                if f1 > best[0]:
+                    best = (f1, t, wide, w)
+        _, t, _, w = best
+        p = self.mix(scores, w)
+        for g in self.max_gaps:
+            f1 = self.si_f1(order, p, t, g)
+            if f1 > best[0]:
+                best = (f1, t, g, w)
+        return best[1], best[2], best[3]
 
 
 def run_strategy(sim, strategy, seed_docs, pool, test, vectors, args, seed) -> list[dict]:
@@ -129,16 +138,17 @@ def run_strategy(sim, strategy, seed_docs, pool, test, vectors, args, seed) -> l
     curve = []
     for r in range(args.rounds + 1):
         started = time.perf_counter()
-        threshold, gap = sim.tune(labelled, args.inner_folds, seed * 100 + r)
+        threshold, gap, weight = sim.tune(labelled, args.inner_folds, seed * 100 + r)
         model = sim.fit(labelled)
-        f1 = sim.si_f1(test, sim.proba(model, test), threshold, gap)
+        f1 = sim.si_f1(test, sim.mix(sim.scores(model, test), weight), threshold, gap)
         curve.append(
             {
                 "articles": len(labelled),
-                "tokens": int(sum(sim.bounds[d + 1] - sim.bounds[d] for d in labelled)),
+                "tokens": sim.tokens(labelled),
                 "si_f1": round(f1, 4),
                 "threshold": threshold,
                 "max_gap": gap,
+                "sentence_weight": weight,
             }
         )
         if r == args.rounds:
@@ -146,14 +156,16 @@ def run_strategy(sim, strategy, seed_docs, pool, test, vectors, args, seed) -> l
         if strategy == "random":
             picked = [int(d) for d in rng.choice(pool, size=args.batch, replace=False)]
         else:
-            uncertainty = [token_uncertainty(p, threshold) for p in sim.proba(model, pool)]
+            probas = sim.mix(sim.scores(model, pool), weight)
+            uncertainty = [token_uncertainty(p, threshold) for p in probas]
             picked = [pool[i] for i in select_diverse(uncertainty, vectors[pool], args.batch)]
         labelled += picked
         chosen = set(picked)
         pool = [d for d in pool if d not in chosen]
         print(
             f"  seed {seed} {strategy:11s} {curve[-1]['articles']:4d} articles  "
-            f"SI F1 {f1:.3f}  (t={threshold}, gap={gap}, {time.perf_counter() - started:.1f} s)",
+            f"SI F1 {f1:.3f}  (t={threshold}, gap={gap}, w={weight}, "
+            f"{time.perf_counter() - started:.1f} s)",
             flush=True,
         )
     print(f"  seed {seed} {strategy:11s} {curve[-1]['articles']:4d} articles  SI F1 {f1:.3f}")
@@ -204,7 +216,8 @@ def main() -> None:
     print(f"{len(texts)} articles; token features ...", flush=True)
     sim = Simulation(texts, gold, cfg)
     vectors = document_vectors(texts)
-    print(f"features: {sim.X.shape[0]} tokens in {time.perf_counter() - started:.0f} s", flush=True)
+    n_tokens = sim.F.tokens.shape[0]
+    print(f"features: {n_tokens} tokens in {time.perf_counter() - started:.0f} s", flush=True)
 
     order = np.random.default_rng(2020).permutation(len(texts))
     test = sorted(int(d) for d in order[: args.test])
