@@ -425,7 +425,7 @@ class CrossIndex:
     once `spill_at` are held, so memory stays flat as the run grows.
     """
 
-    def __init__(self, spill_at: int = 4_000_000, buckets: int = 32, tmp_dir: str | None = None):
+    def __init__(self, spill_at: int = 1_000_000, buckets: int = 64, tmp_dir: str | None = None):
         self.spill_at = spill_at
         self.n_buckets = buckets
         self.tmp_dir = tmp_dir

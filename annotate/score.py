@@ -14,7 +14,6 @@ with identical output.
 from __future__ import annotations
 
 import collections
-import contextlib
 import csv
 import dataclasses
 import io
@@ -274,11 +273,13 @@ class _Spool:
     HEADER = struct.Struct("<II")
 
     def __init__(self, tmp_dir: str | None = None):
-        fd, self.path = tempfile.mkstemp(prefix=".annotate-score-", suffix=".spool", dir=tmp_dir)
+        fd, path = tempfile.mkstemp(prefix=".annotate-score-", suffix=".spool", dir=tmp_dir)
         self.file = os.fdopen(fd, "wb")
+        self._random = open(path, "rb")  # independent offsets for random and in-order reads
+        self._sequential = open(path, "rb", buffering=1 << 20)
+        os.unlink(path)  # nothing is left behind, however the process ends
         self.offsets = array("q")
         self.size = 0
-        self._random = None
         self._cache: collections.OrderedDict[int, tuple] = collections.OrderedDict()
 
     def append(self, doc_id: str, text: str, ids: bytes, within: list) -> None:
@@ -306,9 +307,7 @@ class _Spool:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        if self._random is None:
-            self.file.flush()
-            self._random = open(self.path, "rb")
+        self.file.flush()
         self._random.seek(self.offsets[i])
         doc_id, text, ids, _ = self._read(self._random)
         self._cache[i] = (doc_id, text, ids)
@@ -318,25 +317,23 @@ class _Spool:
 
     def batches(self, size: int) -> Iterator[list[tuple[int, str, str, bytes, list]]]:
         self.file.flush()
-        with open(self.path, "rb", buffering=1 << 20) as reader:
-            batch: list = []
-            i = 0
-            while (rec := self._read(reader)) is not None:
-                doc_id, text, ids, within = rec
-                batch.append((i, doc_id, text, ids, within))
-                i += 1
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-            if batch:
+        reader = self._sequential
+        reader.seek(0)
+        batch: list = []
+        i = 0
+        while (rec := self._read(reader)) is not None:
+            doc_id, text, ids, within = rec
+            batch.append((i, doc_id, text, ids, within))
+            i += 1
+            if len(batch) >= size:
                 yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def close(self) -> None:
-        self.file.close()
-        if self._random is not None:
-            self._random.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        for f in (self.file, self._random, self._sequential):
+            f.close()
 
 
 # ---- writers --------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--configs", default="local-1,local-2,dask-2")
     ap.add_argument("--keep", action="store_true", help="keep the outputs in bench/out/")
+    ap.add_argument("--json", default=str(OUT / "bench_score.json"), help="where to write figures")
     args = ap.parse_args()
     python = sys.executable
     annotate = [python, "-m", "annotate"]
@@ -150,7 +151,7 @@ def main() -> None:
                 else:
                     out.unlink()
             results["runs"].append(row)
-            (OUT / "bench_score.json").write_text(json.dumps(results, indent=2) + "\n")
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     runs = {r["documents"]: r for r in results["runs"]}
     if 10000 in runs and 100000 in runs:
         for config in runs[100000]["configs"]:
@@ -160,7 +161,7 @@ def main() -> None:
                 print(f"peak memory 100k / 10k, {config}: {b / a:.2f}")
                 results.setdefault("memory_ratio_100k_10k", {})[config] = round(b / a, 2)
     results["load_average_at_end"] = os.getloadavg()
-    (OUT / "bench_score.json").write_text(json.dumps(results, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
