@@ -154,10 +154,23 @@ def write_corpus(
         "counts": _counts(rows),
     }
     with atomic_path(out_dir, directory=True) as tmp:
-        ds = Dataset.from_list(rows, features=features())
+        ds = _to_dataset(rows)
         ds.save_to_disk(str(tmp / "data"))
         (tmp / "corpus.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return info
+
+
+def _to_dataset(rows: list[dict], chunk: int = 1000):
+    """Arrow in chunks: converting all rows at once costs several times their size in memory."""
+    from datasets import Dataset, concatenate_datasets
+
+    feats = features()
+    if not rows:
+        return Dataset.from_dict({name: [] for name in feats}, features=feats)
+    parts = [
+        Dataset.from_list(rows[i : i + chunk], features=feats) for i in range(0, len(rows), chunk)
+    ]
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
 def _counts(rows: list[dict]) -> dict[str, Any]:
@@ -179,6 +192,10 @@ def read_corpus(path: str | Path):
     info_path = path / "corpus.json"
     if not info_path.is_file() or not (path / "data").is_dir():
         raise BadInput("not a corpus directory (no corpus.json and data/)", path)
+    if not any((path / "data").glob("*.arrow")):  # datasets writes no shard for 0 rows
+        from datasets import Dataset
+
+        return Dataset.from_dict({name: [] for name in features()}, features=features())
     return load_from_disk(str(path / "data"))
 
 

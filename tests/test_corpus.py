@@ -116,3 +116,13 @@ def test_gold_keeps_overlapping_spans():
         spans=[corpus.span(text, 0, 6, "Doubt"), corpus.span(text, 3, 9, "Slogans")],
     )
     assert len(corpus.merge(r).spans) == 2
+
+
+def test_empty_corpus_and_many_rows(tmp_path):
+    corpus.write_corpus([], tmp_path / "empty", source={})
+    assert len(corpus.read_corpus(tmp_path / "empty")) == 0
+    rows = [corpus.row(str(i), f"text {i}", annotated=["frame"]) for i in range(2500)]
+    info = corpus.write_corpus(rows, tmp_path / "many", source={})
+    ds = corpus.read_corpus(tmp_path / "many")
+    assert info["counts"]["documents"] == len(ds) == 2500
+    assert ds[2499]["id"] == "2499" and ds[1000]["text"] == "text 1000"
