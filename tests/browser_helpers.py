@@ -141,9 +141,13 @@ def sign_up(page, url: str, invite_path: str, email: str, password: str) -> None
     page.wait_for_url(lambda u: "/user/signup" not in u, timeout=LOAD_TIMEOUT_MS)
 
 
+SUBMIT_BUTTON = "button[aria-label=submit], button[data-testid=bottombar-submit-button]"
+
+
 def _wait_for_text_view(page) -> None:
     page.wait_for_selector(TEXT_VIEW, timeout=LOAD_TIMEOUT_MS)
-    # regions are drawn once the annotation is loaded; give the first paint a moment
+    # the Submit/Update button comes with the loaded annotation; its regions follow
+    page.locator(SUBMIT_BUTTON).first.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
     page.wait_for_timeout(800)
 
 
@@ -162,10 +166,12 @@ def open_task(page, url: str, project_id: int, task_id: int) -> None:
 
 def instructions_text(page) -> str:
     """The text of the 'Labeling Instructions' pop-up, or '' when it is not shown."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     dialog = page.locator(".lsf-modal-ls__content").filter(has_text="Labeling Instructions")
     try:
         dialog.first.wait_for(state="visible", timeout=5_000)
-    except Exception:
+    except PlaywrightTimeout:
         return ""
     return dialog.first.inner_text()
 
@@ -208,7 +214,8 @@ def label_span(
 ) -> dict:
     """Press a technique's hotkey, select text[start:end] (a DOM range and the mouseup Label
     Studio listens to, or with `drag` a real mouse drag); return the region drawn."""
-    # (no unselect key here: pressing `u` first made the next region keep the previous label)
+    # a region still selected would take the hotkey as a relabel: callers unselect (`u`) after
+    # clicking regions; consecutive label_span calls are kept apart by the SETTLE_MS wait below
     before = {r["id"] for r in regions(page)}
     page.keyboard.press(hotkey)
     active = active_labels(page)
@@ -245,7 +252,7 @@ def checked_frames(page) -> list[str]:
 def submit(page) -> dict:
     """Click Submit (or Update) and return the annotation the server stored."""
     # data manager: aria-label "submit" (text Submit or Update); label stream: a test id
-    button = page.locator("button[aria-label=submit], button[data-testid=bottombar-submit-button]")
+    button = page.locator(SUBMIT_BUTTON)
     with page.expect_response(
         lambda r: (
             re.search(r"/api/(tasks/\d+/)?annotations/?", r.url) is not None
@@ -260,7 +267,13 @@ def submit(page) -> dict:
 def new_annotation(page) -> None:
     """Start one's own annotation on a task someone else has annotated ('+' button)."""
     page.get_by_role("button", name="Create an annotation").click()
+    page.locator(SUBMIT_BUTTON).filter(has_text="Submit").first.wait_for(state="visible")
     page.wait_for_timeout(SETTLE_MS)
+
+
+def showing_someone_elses_annotation(page) -> bool:
+    """Is the open annotation one that this user can only look at (button 'Update')?"""
+    return "Update" in page.locator(SUBMIT_BUTTON).first.inner_text()
 
 
 def screenshot(page, path: str | Path, *, full_page: bool = False) -> Path:

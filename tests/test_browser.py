@@ -321,8 +321,9 @@ def test_second_annotator_labels_same_task_and_both_come_back(
     try:
         bh.login(page, studio.url, email, password)
         bh.open_task(page, studio.url, seed_project["id"], seed_project["task"])
-        if page.locator("button[aria-label=submit]", has_text="Update").count():
-            bh.new_annotation(page)  # someone else's annotation is open: start one's own
+        # the first annotator's work is what opens; start one's own
+        assert bh.showing_someone_elses_annotation(page)
+        bh.new_annotation(page)
         # this one with a real mouse drag, as a person would select
         region = bh.label_span(page, text, *doubt, "d", LABELS["Doubt"]["value"], drag=True)
         assert (region["start"], region["end"]) == doubt
