@@ -30,7 +30,9 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
         min_df: int = 2,
         max_features: int = 100000,
         thresholds: dict[str, float] | None = None,
+        class_weight: str | None = None,
     ):
+        self.class_weight = class_weight
         self.frames = frames
         self.C = C
         self.ngram_range = ngram_range
@@ -65,7 +67,9 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
                 (
                     "ovr",
                     OneVsRestClassifier(
-                        LogisticRegression(C=self.C, solver="liblinear", class_weight="balanced")
+                        LogisticRegression(
+                            C=self.C, solver="liblinear", class_weight=self.class_weight
+                        )
                     ),
                 ),
             ]

@@ -1,22 +1,27 @@
-"""Span tagger: finds propaganda spans (any technique) with a token-level classifier.
+"""Span tagger: finds propaganda spans (any technique) with token and sentence classifiers.
 
-Each token gets hashed context features (`features.token_features`); a logistic regression
-gives the probability that the token lies inside a span; runs of tokens above `threshold`
-(bridging gaps of up to `max_gap` tokens) become spans. `threshold` and `max_gap` are
-chosen by grouped cross-validation for the SemEval-2020 SI F1 (see `train.py`).
+Each token gets hashed context features (`features.token_features`) and a logistic
+regression (SGD) gives the probability that it lies inside a span. A second logistic
+regression scores each sentence (hashed word n-grams and character n-grams): does it hold a
+span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
+p_sentence`, and (`document_weight`) the document's mean sentence probability; runs of tokens scoring >= `threshold` (bridging gaps of up to `max_gap` tokens)
+become spans. The weights, `threshold` and `max_gap` are chosen by grouped
+cross-validation for the SemEval-2020 SI F1 (see `train.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import FeatureHasher
-from sklearn.linear_model import SGDClassifier
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from annotate.learn.features import token_features
+from annotate.learn.features import sentences, token_features
 
 Spans = Sequence[tuple[int, int]]
 
@@ -72,44 +77,69 @@ def decode(
     max_gap: int = 1,
     min_tokens: int = 1,
 ) -> list[tuple[int, int, float]]:
-    """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score."""
-    out: list[tuple[int, int, float]] = []
+    """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score.
+
+    The score of a span is the mean probability of its tokens (bridged ones included).
+    """
+    proba = np.asarray(proba, dtype=float)
     hot = np.flatnonzero(proba >= threshold)
     if hot.size == 0:
-        return out
-    run = [hot[0]]
-    for i in hot[1:]:
-        if i - run[-1] - 1 <= max_gap:
-            run.append(i)
-        else:
-            out.append(_span(offsets, proba, run))
-            run = [i]
-    out.append(_span(offsets, proba, run))
-    return [(a, b, p) for a, b, p, n in out if n >= min_tokens]
+        return []
+    breaks = np.flatnonzero(np.diff(hot) - 1 > max_gap)
+    firsts = hot[np.concatenate([[0], breaks + 1])]
+    lasts = hot[np.concatenate([breaks, [hot.size - 1]])]
+    keep = lasts - firsts + 1 >= min_tokens
+    firsts, lasts = firsts[keep], lasts[keep]
+    cumulative = np.concatenate([[0.0], np.cumsum(proba)])
+    means = (cumulative[lasts + 1] - cumulative[firsts]) / (lasts - firsts + 1)
+    return [
+        (int(offsets[f][0]), int(offsets[last][1]), float(m))
+        for f, last, m in zip(firsts, lasts, means, strict=True)
+    ]
 
 
-def _span(offsets, proba, run) -> tuple[int, int, float, int]:
-    first, last = run[0], run[-1]
-    return (
-        int(offsets[first][0]),
-        int(offsets[last][1]),
-        float(proba[first : last + 1].mean()),
-        last - first + 1,
-    )
+@dataclass
+class Featurized:
+    """Token and sentence features of some documents (computed once, sliced per CV fold)."""
+
+    tokens: sp.csr_matrix
+    offsets: list[list[tuple[int, int]]]
+    token_bounds: np.ndarray  # rows of document d: token_bounds[d]:token_bounds[d+1]
+    sentences: sp.csr_matrix
+    sentence_spans: list[list[tuple[int, int]]]
+    sentence_bounds: np.ndarray
+    token_sentence: np.ndarray  # global sentence row of each token row
+
+    def token_rows(self, docs: Sequence[int]) -> np.ndarray:
+        b = self.token_bounds
+        return np.concatenate([np.arange(b[d], b[d + 1]) for d in docs] or [[]]).astype(int)
+
+    def sentence_rows(self, docs: Sequence[int]) -> np.ndarray:
+        b = self.sentence_bounds
+        return np.concatenate([np.arange(b[d], b[d + 1]) for d in docs] or [[]]).astype(int)
+
+
+def sentence_targets(sentence_spans: Sequence[tuple[int, int]], spans: Spans) -> np.ndarray:
+    """1 for a sentence overlapping any gold span."""
+    return token_targets(sentence_spans, spans)
 
 
 class SpanTagger(BaseEstimator):
-    """Token classifier + run decoding. `fit(texts, spans_per_doc)`, `predict(texts)`."""
+    """Token + sentence classifiers and run decoding. `fit(texts, spans)`, `predict(texts)`."""
 
     def __init__(
         self,
         n_features: int = 2**20,
         window: int = 2,
-        sentence_words: bool = True,
+        sentence_words: bool = False,
         lexicons: dict[str, list[str]] | None = None,
         alpha: float = 2e-6,
         epochs: int = 8,
         class_weight: str | dict | None = None,
+        sentence_C: float = 1.0,
+        sentence_chars: bool = True,
+        sentence_weight: float = 0.5,
+        document_weight: float = 0.0,
         threshold: float = 0.35,
         max_gap: int = 1,
         min_tokens: int = 1,
@@ -121,39 +151,118 @@ class SpanTagger(BaseEstimator):
         self.alpha = alpha
         self.epochs = epochs
         self.class_weight = class_weight
+        self.sentence_C = sentence_C
+        self.sentence_chars = sentence_chars
+        self.sentence_weight = sentence_weight
+        self.document_weight = document_weight
         self.threshold = threshold
         self.max_gap = max_gap
         self.min_tokens = min_tokens
 
+    # ---- features -------------------------------------------------------------------
     def featurizer(self) -> TokenFeaturizer:
         return TokenFeaturizer(self.n_features, self.window, self.sentence_words, self.lexicons)
 
-    def fit(self, texts: Sequence[str], spans: Sequence[Spans]) -> SpanTagger:
-        X, offsets = self.featurizer().transform_docs(texts)
-        y = np.concatenate([token_targets(o, s) for o, s in zip(offsets, spans, strict=True)])
-        return self.fit_matrix(X, y)
+    def _sentence_matrix(self, pieces: list[str]) -> sp.csr_matrix:
+        words = HashingVectorizer(
+            n_features=self.n_features, ngram_range=(1, 2), alternate_sign=False
+        ).transform(pieces)
+        if not self.sentence_chars:
+            return words.tocsr()
+        chars = HashingVectorizer(
+            n_features=self.n_features, analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False
+        ).transform(pieces)
+        return sp.hstack([words, chars]).tocsr()
 
-    def fit_matrix(self, X: sp.csr_matrix, y: np.ndarray) -> SpanTagger:
-        """Fit on precomputed token features (cross-validation reuses one matrix)."""
-        self.classifier_ = SGDClassifier(
-            loss="log_loss",
-            alpha=self.alpha,
-            max_iter=self.epochs,
-            tol=None,
-            class_weight=self.class_weight,
-            random_state=0,
+    def featurize(self, texts: Sequence[str]) -> Featurized:
+        X, offsets = self.featurizer().transform_docs(texts)
+        sent_spans, pieces, token_sentence = [], [], []
+        n_sent = 0
+        for text, offs in zip(texts, offsets, strict=True):
+            spans = sentences(text) or [(0, len(text))]
+            sent_spans.append(spans)
+            for j, (a, b) in enumerate(spans):
+                # the first line (a title) reads differently from body sentences
+                pieces.append(("xxtitle " if j == 0 else "") + text[a:b])
+            starts = np.array([a for a, _ in spans])
+            idx = np.searchsorted(starts, [a for a, _ in offs], side="right") - 1
+            token_sentence.append(np.maximum(idx, 0) + n_sent)
+            n_sent += len(spans)
+        S = self._sentence_matrix(pieces) if pieces else sp.csr_matrix((0, 1))
+        return Featurized(
+            tokens=X,
+            offsets=offsets,
+            token_bounds=np.cumsum([0] + [len(o) for o in offsets]),
+            sentences=S,
+            sentence_spans=sent_spans,
+            sentence_bounds=np.cumsum([0] + [len(s) for s in sent_spans]),
+            token_sentence=np.concatenate(token_sentence or [[]]).astype(int),
         )
-        self.classifier_.fit(X, y)
+
+    # ---- fitting --------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], spans: Sequence[Spans]) -> SpanTagger:
+        F = self.featurize(texts)
+        return self.fit_featurized(F, range(len(texts)), spans)
+
+    def fit_featurized(
+        self, F: Featurized, docs: Sequence[int], spans: Sequence[Spans]
+    ) -> SpanTagger:
+        """Fit on the documents `docs` of precomputed features; `spans[i]` is docs[i]'s gold."""
+        docs = list(docs)
+        y_tok = np.concatenate(
+            [token_targets(F.offsets[d], s) for d, s in zip(docs, spans, strict=True)] or [[]]
+        )
+        y_sent = np.concatenate(
+            [sentence_targets(F.sentence_spans[d], s) for d, s in zip(docs, spans, strict=True)]
+            or [[]]
+        )
+        self.token_classifier_ = _fit_or_constant(
+            SGDClassifier(
+                loss="log_loss",
+                alpha=self.alpha,
+                max_iter=self.epochs,
+                tol=None,
+                class_weight=self.class_weight,
+                random_state=0,
+            ),
+            F.tokens[F.token_rows(docs)],
+            y_tok,
+        )
+        self.sentence_classifier_ = _fit_or_constant(
+            LogisticRegression(C=self.sentence_C, solver="liblinear"),
+            F.sentences[F.sentence_rows(docs)],
+            y_sent,
+        )
         return self
 
+    # ---- prediction -----------------------------------------------------------------
+    def scores_featurized(
+        self, F: Featurized, docs: Sequence[int]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per document: token probabilities and their sentence's probability."""
+        rows = F.token_rows(docs)
+        p_tok = _proba(self.token_classifier_, F.tokens[rows])
+        sent_rows = F.sentence_rows(docs)
+        p_sent_rows = _proba(self.sentence_classifier_, F.sentences[sent_rows])
+        p_sent_all = np.zeros(F.sentences.shape[0])
+        p_sent_all[sent_rows] = p_sent_rows
+        p_sent = p_sent_all[F.token_sentence[rows]] if rows.size else np.zeros(0)
+        tok_out, sent_out, at = [], [], 0
+        for d in docs:
+            n = F.token_bounds[d + 1] - F.token_bounds[d]
+            tok_out.append(p_tok[at : at + n])
+            sent_out.append(p_sent[at : at + n])
+            at += n
+        return tok_out, sent_out
+
     def token_proba(self, texts: Sequence[str]) -> tuple[list[list], list[np.ndarray]]:
-        X, offsets = self.featurizer().transform_docs(texts)
-        p = self.classifier_.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
-        out, at = [], 0
-        for o in offsets:
-            out.append(p[at : at + len(o)])
-            at += len(o)
-        return offsets, out
+        """Token offsets and mixed token scores per document."""
+        F = self.featurize(texts)
+        p_tok, p_sent = self.scores_featurized(F, range(len(texts)))
+        return F.offsets, [
+            mix(t, s, self.sentence_weight, self.document_weight)
+            for t, s in zip(p_tok, p_sent, strict=True)
+        ]
 
     def predict(self, texts: Sequence[str]) -> list[list[tuple[int, int, float]]]:
         offsets, probas = self.token_proba(texts)
@@ -161,3 +270,29 @@ class SpanTagger(BaseEstimator):
             decode(o, p, self.threshold, self.max_gap, self.min_tokens)
             for o, p in zip(offsets, probas, strict=True)
         ]
+
+
+def mix(
+    p_token: np.ndarray, p_sentence: np.ndarray, sentence_weight: float, document_weight: float
+):
+    """A token's score: its own probability, its sentence's, and the document's mean sentence
+    probability (how propagandistic the whole article reads), mixed linearly."""
+    local = (1 - sentence_weight) * p_token + sentence_weight * p_sentence
+    if not document_weight or not p_sentence.size:
+        return local
+    return (1 - document_weight) * local + document_weight * float(p_sentence.mean())
+
+
+def _fit_or_constant(classifier, X, y):
+    """Fit, or remember the single class when training data has only one."""
+    if y.size and y.min() != y.max():
+        return classifier.fit(X, y)
+    return float(y[0]) if y.size else 0.0
+
+
+def _proba(classifier, X) -> np.ndarray:
+    if isinstance(classifier, float):
+        return np.full(X.shape[0], classifier)
+    if X.shape[0] == 0:
+        return np.zeros(0)
+    return classifier.predict_proba(X)[:, 1]

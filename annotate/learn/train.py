@@ -26,7 +26,7 @@ from annotate.errors import BadInput
 from annotate.learn.features import load_lexicons
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
 from annotate.learn.model import Model, versions
-from annotate.learn.tagger import SpanTagger, decode, token_targets
+from annotate.learn.tagger import SpanTagger, decode, mix
 from annotate.learn.technique import TechniqueClassifier
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
 
@@ -98,60 +98,72 @@ def fit_tagger(
     lexicons: dict[str, list[str]],
     seed: int,
     say: Callable[[str], None],
-) -> tuple[SpanTagger, dict[str, float], list[list[float]]]:
-    """Fit the span tagger; threshold and gap bridging chosen for SI F1 on out-of-fold tokens.
+) -> tuple[SpanTagger, dict[str, Any], list[list[float]]]:
+    """Fit the span tagger; the score mix, threshold and gap bridging are chosen for SI F1
+    on out-of-fold predictions.
 
-    Returns the tagger, its CV figures and each document's out-of-fold token-probability
-    summary (the propaganda scorer's training input).
+    Returns the tagger, its CV figures and each document's out-of-fold token-score summary
+    (the propaganda scorer's training input).
     """
     tagger = SpanTagger(
         n_features=int(cfg.get("n_features", 2**20)),
         window=int(cfg.get("window", 2)),
-        sentence_words=bool(cfg.get("sentence_words", True)),
+        sentence_words=bool(cfg.get("sentence_words", False)),
         lexicons=lexicons or None,
         alpha=float(cfg.get("alpha", 2e-6)),
         epochs=int(cfg.get("epochs", 8)),
+        sentence_C=float(cfg.get("sentence_C", 1.0)),
+        sentence_chars=bool(cfg.get("sentence_chars", True)),
         min_tokens=int(cfg.get("min_tokens", 1)),
     )
     say(f"span tagger: features of {len(texts)} documents")
-    X, offsets = tagger.featurizer().transform_docs(texts)
-    y = np.concatenate([token_targets(o, g) for o, g in zip(offsets, gold, strict=True)] or [[]])
-    bounds = np.cumsum([0] + [len(o) for o in offsets])
+    F = tagger.featurize(texts)
     folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
-    cv: dict[str, float] = {}
+    cv: dict[str, Any] = {}
     summaries = [[0.0] * 5 for _ in texts]
-    if folds and y.min(initial=1) != y.max(initial=0):
-        oof = np.zeros(len(y))
+    if folds and any(gold) and not all(gold):
+        p_tok: list[np.ndarray] = [np.zeros(0)] * len(texts)
+        p_sent: list[np.ndarray] = [np.zeros(0)] * len(texts)
         for f, (train_docs, test_docs) in enumerate(folds, 1):
             say(f"span tagger: fold {f}/{len(folds)}")
-            rows_tr = np.concatenate([np.arange(bounds[d], bounds[d + 1]) for d in train_docs])
-            rows_te = np.concatenate([np.arange(bounds[d], bounds[d + 1]) for d in test_docs])
-            if y[rows_tr].min() == y[rows_tr].max():
-                oof[rows_te] = y[rows_tr][0]
-                continue
-            model = SpanTagger(**tagger.get_params()).fit_matrix(X[rows_tr], y[rows_tr])
-            oof[rows_te] = model.classifier_.predict_proba(X[rows_te])[:, 1]
-        doc_proba = [oof[bounds[d] : bounds[d + 1]] for d in range(len(texts))]
-        best = (-1.0, tagger.threshold, tagger.max_gap)
-        for threshold in cfg.get("thresholds", [tagger.threshold]):
-            for gap in cfg.get("max_gaps", [tagger.max_gap]):
-                pred = [
-                    decode(o, p, threshold, gap, tagger.min_tokens)
-                    for o, p in zip(offsets, doc_proba, strict=True)
-                ]
-                f1 = metrics.si_prf(pred, gold)["f1"]
-                if f1 > best[0]:
-                    best = (f1, threshold, gap)
-        tagger.set_params(threshold=float(best[1]), max_gap=int(best[2]))
+            model = SpanTagger(**tagger.get_params())
+            model.fit_featurized(F, train_docs, [gold[d] for d in train_docs])
+            tok, sent = model.scores_featurized(F, test_docs)
+            for d, t, s in zip(test_docs, tok, sent, strict=True):
+                p_tok[d], p_sent[d] = t, s
+
+        def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
+            pred = [
+                decode(o, mix(t, s, weight, doc_weight), threshold, gap, tagger.min_tokens)
+                for o, t, s in zip(F.offsets, p_tok, p_sent, strict=True)
+            ]
+            return metrics.si_prf(pred, gold)["f1"]
+
+        weights = [float(w) for w in cfg.get("sentence_weights", [0.5])]
+        doc_weights = [float(w) for w in cfg.get("document_weights", [0.0])]
+        thresholds = [float(t) for t in cfg.get("thresholds", [tagger.threshold])]
+        gaps = [int(g) for g in cfg.get("max_gaps", [tagger.max_gap])]
+        # coordinate search: weight x threshold at a middle gap and no document weight,
+        # then the document weight (threshold re-chosen), then the gap
+        gap0 = gaps[len(gaps) // 2]
+        _, w_best, t_best = max((si_f1(w, 0.0, t, gap0), w, t) for w in weights for t in thresholds)
+        _, v_best, t_best = max(
+            (si_f1(w_best, v, t, gap0), v, t) for v in doc_weights for t in thresholds
+        )
+        _, g_best = max((si_f1(w_best, v_best, t_best, g), g) for g in gaps)
+        tagger.set_params(
+            sentence_weight=w_best, document_weight=v_best, threshold=t_best, max_gap=g_best
+        )
+        mixed = [mix(t, s, w_best, v_best) for t, s in zip(p_tok, p_sent, strict=True)]
         pred = [
-            decode(o, p, tagger.threshold, tagger.max_gap, tagger.min_tokens)
-            for o, p in zip(offsets, doc_proba, strict=True)
+            decode(o, p, t_best, g_best, tagger.min_tokens)
+            for o, p in zip(F.offsets, mixed, strict=True)
         ]
         cv["si"] = metrics.si_prf(pred, gold)
         cv["sentences"] = metrics.sentence_prf(texts, pred, gold)
-        summaries = [tagger_summary(p) for p in doc_proba]
+        summaries = [tagger_summary(p) for p in mixed]
     say("span tagger: final fit")
-    tagger.fit_matrix(X, y)
+    tagger.fit_featurized(F, range(len(texts)), gold)
     return tagger, cv, summaries
 
 
@@ -199,6 +211,7 @@ def fit_frames(
         "C": float(cfg.get("C", 8.0)),
         "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
         "min_df": int(cfg.get("min_df", 2)),
+        "class_weight": cfg.get("class_weight") or None,
     }
     grid = [float(t) for t in cfg.get("threshold_grid", [0.5])]
     thresholds = {f: 0.5 for f in frames}
@@ -294,7 +307,12 @@ def _train(
             texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say
         )
         components["tagger"] = tagger
-        info["tagger"] = {"threshold": tagger.threshold, "max_gap": tagger.max_gap}
+        info["tagger"] = {
+            "threshold": tagger.threshold,
+            "max_gap": tagger.max_gap,
+            "sentence_weight": tagger.sentence_weight,
+            "document_weight": tagger.document_weight,
+        }
         info["cv"].update(cv)
         has_span = [int(bool(d.spans)) for d in span_docs]
         components["propaganda"] = PropagandaScorer(
@@ -350,7 +368,7 @@ def summary(info: dict[str, Any], out_dir: str | Path, n_span: int, n_frame: int
         lines.append(
             f"  CV span identification P {si['precision']:.3f} R {si['recall']:.3f} "
             f"F1 {si['f1']:.3f} (threshold {info['tagger']['threshold']}, "
-            f"gap {info['tagger']['max_gap']})"
+            f"gap {info['tagger']['max_gap']}, sentence weight {info['tagger']['sentence_weight']})"
         )
     if "sentences" in cv:
         lines.append(f"  CV sentence F1 {cv['sentences']['f1']:.3f}")

@@ -1,0 +1,262 @@
+"""Model quality: 5-fold cross-validation grouped by article, beside a plain baseline.
+
+    .venv/bin/python bench/quality.py [--folds 5] [--limit N] [--skip-baseline] [--skip-timing]
+
+Corpora: ../shared/data/ptc (spans: SI, TC, sentence F1) and ../shared/data/semeval2023
+(frames). Folds are drawn over article ids, so an article is never in training and test at
+once, in either corpus. Each fold trains the real model (`annotate.learn.train.train`,
+models/default.toml; inner CV for its thresholds) and scores it with `annotate.evaluate`,
+the same code as `annotate evaluate`. The baseline, fitted on the same folds: token tagger =
+TF-IDF of the 5-word window + logistic regression, threshold 0.5; TC = TF-IDF of the span
+text + LR; frames = TF-IDF of the document + one-vs-rest LR at 0.5.
+Also: time to train on both full corpora. Prints a table; writes bench/out/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.multiclass import OneVsRestClassifier
+from threadpoolctl import threadpool_limits
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "bench" / "out"
+sys.path.insert(0, str(REPO))
+
+from annotate.corpus import merge, write_corpus  # noqa: E402
+from annotate.evaluate import evaluate  # noqa: E402
+from annotate.formats.ptc import ptc_rows  # noqa: E402
+from annotate.formats.semeval2023 import semeval2023_rows  # noqa: E402
+from annotate.learn.features import tokens  # noqa: E402
+from annotate.learn.tagger import decode  # noqa: E402
+from annotate.learn.train import load_config, train  # noqa: E402
+from annotate.schema import load_schema  # noqa: E402
+
+TARGETS = {"si_f1": 0.42, "tc_micro_f1": 0.58, "sentence_f1": 0.60, "frames_micro_f1": 0.70}
+
+
+class Baseline:
+    """Plain TF-IDF + logistic regression for spans, techniques and frames."""
+
+    model_version = "baseline-tfidf-lr"
+
+    def __init__(self, frames: tuple[str, ...]):
+        self.frames = frames
+
+    @staticmethod
+    def _windows(text: str) -> tuple[list[tuple[int, int]], list[str]]:
+        offs = tokens(text)
+        words = [text[a:b].lower() for a, b in offs]
+        pad = ["<s>", "<s>"] + words + ["</s>", "</s>"]
+        return offs, [
+            f"{pad[i]} {pad[i + 1]} C_{pad[i + 2]} {pad[i + 3]} {pad[i + 4]}"
+            for i in range(len(words))
+        ]
+
+    def fit(self, span_docs, frame_docs) -> Baseline:
+        windows, y = [], []
+        items, labels = [], []
+        for d in span_docs:
+            offs, w = self._windows(d.text)
+            windows += w
+            hit = np.zeros(len(offs), dtype=int)
+            for s in d.spans:
+                for i, (a, b) in enumerate(offs):
+                    if a < s["end"] and b > s["start"]:
+                        hit[i] = 1
+                items.append(s["text"])
+                labels.append(s["label"])
+            y += hit.tolist()
+        self.win_vec = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True)
+        self.win_clf = LogisticRegression(solver="liblinear").fit(
+            self.win_vec.fit_transform(windows), y
+        )
+        self.span_vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.span_clf = LogisticRegression(max_iter=300).fit(
+            self.span_vec.fit_transform(items), labels
+        )
+        self.doc_vec = TfidfVectorizer(sublinear_tf=True, min_df=2)
+        Y = np.array([[f in d.frames for f in self.frames] for d in frame_docs], dtype=int)
+        self.keep = [j for j in range(len(self.frames)) if 0 < Y[:, j].sum() < len(Y)]
+        self.doc_clf = OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(
+            self.doc_vec.fit_transform([d.text for d in frame_docs]), Y[:, self.keep]
+        )
+        return self
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        out = []
+        P = self.doc_clf.predict_proba(self.doc_vec.transform(texts)) if texts else []
+        for text, p_frames in zip(texts, P, strict=True):
+            offs, w = self._windows(text)
+            p = self.win_clf.predict_proba(self.win_vec.transform(w))[:, 1] if w else np.zeros(0)
+            spans = decode(offs, p, 0.5, 0)
+            frames = dict.fromkeys(self.frames, 0.0)
+            for j, pj in zip(self.keep, p_frames, strict=True):
+                frames[self.frames[j]] = float(pj)
+            out.append(
+                {
+                    "frames": frames,
+                    "frame_labels": [f for f, v in frames.items() if v >= 0.5],
+                    "spans": [
+                        {"start": a, "end": b, "text": text[a:b], "label": "", "score": s}
+                        for a, b, s in spans
+                    ],
+                }
+            )
+        return out
+
+    def classify_spans(self, text: str, spans: list[tuple[int, int]]) -> list[str]:
+        if not spans:
+            return []
+        return list(self.span_clf.predict(self.span_vec.transform([text[a:b] for a, b in spans])))
+
+
+def load_rows(limit: int | None) -> tuple[list[dict], list[dict]]:
+    ptc, _ = ptc_rows(DATA / "ptc" / "train-articles", DATA / "ptc" / "train-labels-task-tc")
+    sem, _ = semeval2023_rows(
+        DATA / "semeval2023" / "articles-subtask-1-2",
+        frames=DATA / "semeval2023" / "train-labels-subtask-2.txt",
+    )
+    if limit:
+        ptc, sem = ptc[:limit], sem[:limit]
+    return ptc, sem
+
+
+def flat(metrics: dict) -> dict[str, float | None]:
+    spans = metrics.get("spans") or {}
+    si = spans.get("si") or {}
+    tc = spans.get("tc") or {}
+    sent = metrics.get("sentences") or {}
+    frames = metrics.get("frames") or {}
+    return {
+        "si_precision": si.get("precision"),
+        "si_recall": si.get("recall"),
+        "si_f1": si.get("f1"),
+        "tc_micro_f1": tc.get("micro_f1"),
+        "tc_macro_f1": tc.get("macro_f1"),
+        "sentence_f1": sent.get("f1"),
+        "frames_micro_f1": frames.get("micro_f1"),
+        "frames_macro_f1": frames.get("macro_f1"),
+    }
+
+
+def pooled(per_fold: list[dict]) -> dict[str, float]:
+    keys = per_fold[0].keys()
+    return {
+        k: float(np.mean([f[k] for f in per_fold if f[k] is not None]))
+        for k in keys
+        if any(f[k] is not None for f in per_fold)
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=None, help="first N articles of each corpus")
+    ap.add_argument("--config", default=str(REPO / "models" / "default.toml"))
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--skip-timing", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    schema = load_schema()
+    ptc, sem = load_rows(args.limit)
+    ids = sorted({r["id"] for r in ptc} | {r["id"] for r in sem})
+    folds = list(KFold(args.folds, shuffle=True, random_state=0).split(ids))
+    ours, base = [], []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="quality-") as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.skip_timing:
+            write_corpus(ptc, tmp / "ptc-all", source={"format": "ptc"})
+            write_corpus(sem, tmp / "sem-all", source={"format": "semeval2023"})
+            t0 = time.perf_counter()
+            summary = train(
+                [tmp / "ptc-all", tmp / "sem-all"],
+                tmp / "model-all",
+                config=args.config,
+                progress=lambda m: None,
+            )
+            train_seconds = time.perf_counter() - t0
+            print(summary, flush=True)
+            print(
+                f"time to train on both full corpora: {train_seconds:.1f} s "
+                f"(load average {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+        else:
+            train_seconds = None
+        for k, (_train, te) in enumerate(folds, 1):
+            test_ids = {ids[i] for i in te}
+            fold = tmp / f"fold{k}"
+            parts = {}
+            for name, rows in (("ptc", ptc), ("sem", sem)):
+                for part, keep in (("train", False), ("test", True)):
+                    sel = [r for r in rows if (r["id"] in test_ids) == keep]
+                    parts[name, part] = fold / f"{name}-{part}"
+                    write_corpus(sel, parts[name, part], source={"format": name, "fold": k})
+            train(
+                [parts["ptc", "train"], parts["sem", "train"]],
+                fold / "model",
+                config=args.config,
+                progress=lambda m: None,
+            )
+            test_dirs = [parts["ptc", "test"], parts["sem", "test"]]
+            ours.append(flat(evaluate(fold / "model", test_dirs)))
+            print(f"fold {k}: ours {fmt(ours[-1])}", flush=True)
+            if not args.skip_baseline:
+                span_docs = [merge(r) for r in ptc if r["id"] not in test_ids]
+                frame_docs = [merge(r) for r in sem if r["id"] not in test_ids]
+                with threadpool_limits(1):
+                    baseline = Baseline(schema.frames).fit(span_docs, frame_docs)
+                    base.append(flat(evaluate(baseline, test_dirs)))
+                print(f"fold {k}: base {fmt(base[-1])}", flush=True)
+    result = {
+        "folds": args.folds,
+        "documents": {"ptc": len(ptc), "semeval2023": len(sem)},
+        "config": load_config(args.config),
+        "model": pooled(ours),
+        "baseline": pooled(base) if base else None,
+        "per_fold": {"model": ours, "baseline": base},
+        "targets": TARGETS,
+        "train_seconds_full": train_seconds,
+        "bench_seconds": time.perf_counter() - started,
+        "cpu_count": os.cpu_count(),
+        "load_average_end": os.getloadavg()[0],
+    }
+    print_table(result)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {OUT / 'quality.json'}")
+
+
+def fmt(m: dict) -> str:
+    return " ".join(f"{k}={v:.3f}" for k, v in m.items() if v is not None)
+
+
+def print_table(result: dict) -> None:
+    model, base = result["model"], result["baseline"] or {}
+    print(f"\n{'measure (mean of folds)':<22}{'model':>9}{'baseline':>10}{'target':>8}")
+    for key in model:
+        target = TARGETS.get(key)
+        b = base.get(key)
+        print(
+            f"{key:<22}{model[key]:>9.3f}{(f'{b:.3f}' if b is not None else '-'):>10}"
+            f"{(f'{target:.2f}' if target else ''):>8}"
+        )
+    if result["train_seconds_full"] is not None:
+        print(f"train on both full corpora: {result['train_seconds_full']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
