@@ -8,6 +8,7 @@ failures end in `StudioError` with a message saying what to do.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -121,8 +122,18 @@ class Api:
                 return
             page += 1
 
-    def tasks(self, project_id: int, *, fields: str = "task_only", page_size: int = 500):
-        """Every task of a project, page by page (the tasks list has no `next` link)."""
+    def tasks(
+        self,
+        project_id: int,
+        *,
+        fields: str = "task_only",
+        page_size: int = 500,
+        query: dict | None = None,
+    ):
+        """Every task of a project, page by page (the tasks list has no `next` link).
+
+        `query`: a Data Manager query (filters, ordering), e.g. only tasks above an id.
+        """
         page, seen = 1, 0
         while True:
             params = {
@@ -133,6 +144,8 @@ class Api:
             }
             if fields == "all":
                 params["fields"] = "all"
+            if query:
+                params["query"] = json.dumps(query)
             try:
                 body = self.get("/api/tasks/", params=params)
             except StudioError as exc:
@@ -220,6 +233,10 @@ def _project(api: Api, title: str, schema, *, create: bool) -> dict:
     if not create:
         raise StudioError(f"Label Studio has no project titled {title!r} (see --project)")
     made = server.sync_project(api, title, schema)
+    first = api.find_project(title)
+    if first is not None and first["id"] != made["id"]:  # another push created it meanwhile
+        api.delete(f"/api/projects/{made['id']}/")  # ours is empty: the lowest id stays
+        return first
     return api.get(f"/api/projects/{made['id']}/")
 
 
@@ -280,8 +297,9 @@ def push_documents(
     api, url = connect()
     proj = _project(api, project, schema, create=True)
     pid = proj["id"]
+    mark = task_mark(api, pid)  # before the listing: see `remove_duplicates`
     # an empty project needs no listing (listing costs the server ~10 ms a task)
-    existing = existing_tasks(api, pid) if proj.get("task_number", 1) else {}
+    existing = existing_tasks(api, pid) if mark[0] else {}
     if select is not None:  # choose among the documents not yet in the project
         from annotate.active import select_documents
 
@@ -296,6 +314,7 @@ def push_documents(
         "new": 0,
         "already": len(docs) - len(new_ids),
         "predictions": 0,
+        "duplicates_removed": 0,
         "model_version": version,
     }
     if not new_ids:
@@ -336,6 +355,7 @@ def push_documents(
     finally:
         if bar:
             bar.stop()
+    summary["duplicates_removed"] = remove_duplicates(api, pid, mark, existing, summary["new"])
     if select is not None:
         # Label Studio serves the lowest-scored predictions of project.model_version first
         from annotate.active import UNCERTAINTY_SAMPLING
@@ -346,6 +366,91 @@ def push_documents(
         )
         summary["selected"] = len(docs)
     return summary
+
+
+def task_mark(api: Api, project_id: int) -> tuple[int, int]:
+    """(number of tasks, highest task id) of a project: one cheap request."""
+    body = api.get(
+        "/api/tasks/",
+        params={
+            "project": project_id,
+            "page_size": 1,
+            "resolve_uri": "false",
+            "query": json.dumps({"ordering": ["-tasks:id"]}),
+        },
+    )
+    items = body.get("tasks", []) if isinstance(body, dict) else body
+    total = body.get("total", len(items)) if isinstance(body, dict) else len(items)
+    return int(total or 0), int(items[0]["id"]) if items else 0
+
+
+def _untouched(task: dict) -> bool:
+    """No annotation, no skip, no draft: deleting the task loses nobody's work."""
+    return not (
+        task.get("total_annotations") or task.get("cancelled_annotations") or task.get("drafts")
+    )
+
+
+def remove_duplicates(
+    api: Api, project_id: int, mark: tuple[int, int], existing: dict[str, dict], added: int
+) -> int:
+    """After an import, delete the extra tasks that concurrent pushes made for one document.
+
+    Label Studio has no uniqueness constraint on task data, and a lock cannot be shared with
+    every client of a team server (a file lock only covers one machine). So two pushes
+    that list the project before either imports both import the same documents. Each push
+    therefore reconciles after importing: `mark` = (task count, highest task id) taken
+    before it listed the project. If the count grew by exactly what this push added, nobody
+    else imported meanwhile and nothing is listed. Otherwise the tasks above the mark
+    (everything created since, by anyone) are listed and, per document id, the lowest task
+    id (the lowest annotated one, if any) is kept; the others are deleted when they carry
+    no annotation, skip or draft. Every push applies the same rule, so two pushes agree on
+    which task stays, and the one that finishes last sees every duplicate (a duplicate of
+    a document is always created above the mark of the push that created it).
+    Returns the number of tasks deleted.
+    """
+    total_before, highest = mark
+    if task_mark(api, project_id)[0] == total_before + added:
+        return 0
+    above = {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:id",
+                    "operator": "greater",
+                    "type": "Number",
+                    "value": highest,
+                }
+            ],
+        }
+    }
+    groups: dict[str, dict[int, dict]] = {}
+    for doc_id, task in existing.items():
+        groups.setdefault(doc_id, {})[task["id"]] = {**task, "old": task["id"] <= highest}
+    for task in api.tasks(project_id, page_size=500, query=above):
+        doc_id = (task.get("data") or {}).get("doc_id")
+        if doc_id is not None:
+            groups.setdefault(str(doc_id), {})[task["id"]] = task
+    removed = 0
+    for tasks in groups.values():
+        if len(tasks) < 2:
+            continue
+        annotated = [i for i, t in tasks.items() if not _untouched(t) or t.get("old")]
+        keep = min(annotated or tasks)
+        for task_id, task in sorted(tasks.items()):
+            if task_id == keep or task.get("old") or not _untouched(task):
+                continue
+            try:
+                api.delete(f"/api/tasks/{task_id}/")
+            except StudioError as exc:
+                if "HTTP 404" not in str(exc):  # already deleted by the other push
+                    raise
+                continue
+            removed += 1
+    if removed:
+        log.info("removed %d duplicate task(s) made by concurrent pushes", removed)
+    return removed
 
 
 def _import_batch(api: Api, project_id: int, batch: list[dict]) -> tuple[int, int]:
@@ -390,6 +495,10 @@ def push(
         f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
         f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
         f"({s['model_version']}). Open {s['url']}"
+    ) + (
+        f" ({s['duplicates_removed']} duplicate task(s) of a concurrent push removed)"
+        if s.get("duplicates_removed")
+        else ""
     )
 
 

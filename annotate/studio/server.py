@@ -210,14 +210,22 @@ def start(
     project: str = "Propaganda and framing",
     *,
     timeout: float | None = None,
+    overlap: int | None = None,
 ) -> dict[str, Any]:
-    """Start the server (no-op if it runs), wait until it answers, sync the project."""
+    """Start the server (no-op if it runs), wait until it answers, sync the project.
+
+    `overlap`: annotations wanted per task (the project's `maximum_annotations`; Label
+    Studio's default 1 offers a task to nobody else once one annotator submitted it).
+    None leaves an existing project's setting as it is (a new one gets 1).
+    """
+    if overlap is not None and overlap < 1:
+        raise StudioError("--overlap must be at least 1")
     team = remote()
     if team:
         url, key = team
         if not health(url, timeout=10):
             raise StudioError(f"no Label Studio answers at LABEL_STUDIO_URL={url}")
-        proj = sync_project(_api(url, key), project)
+        proj = sync_project(_api(url, key), project, overlap=overlap)
         return {"remote": True, "running": True, "url": url, "api_key": key, "project": proj}
 
     data_dir = Path(data_dir).resolve()
@@ -237,7 +245,7 @@ def start(
     if creds.get("url") != url:
         creds["url"] = url
         _write_private(data_dir / CREDENTIALS, creds)
-    proj = sync_project(_api(url, creds["api_key"]), project)
+    proj = sync_project(_api(url, creds["api_key"]), project, overlap=overlap)
     info = status(data_dir)
     info.update(project=proj, started=started)
     return info
@@ -408,6 +416,8 @@ def describe(info: dict[str, Any]) -> str:
             f"  project   {proj['title']!r} (id {proj['id']}, {proj.get('action', 'ok')}): "
             f"{info['url']}/projects/{proj['id']}"
         )
+        if proj.get("overlap"):
+            lines.append(f"  overlap   {proj['overlap']} annotation(s) per task")
     return "\n".join(lines)
 
 
@@ -477,8 +487,12 @@ def _differs(have: Any, want: Any) -> bool:
     return have != want
 
 
-def sync_project(api, title: str, schema=None) -> dict[str, Any]:
-    """Create the project titled `title`, or update its label config: exactly one by title."""
+def sync_project(api, title: str, schema=None, *, overlap: int | None = None) -> dict[str, Any]:
+    """Create the project titled `title`, or update its label config: exactly one by title.
+
+    `overlap` (when given) sets `maximum_annotations`: how many annotators may submit each
+    task, every task (`overlap_cohort_percentage` 100) - for inter-annotator agreement.
+    """
     from annotate.schema import load_schema
 
     schema = schema or load_schema()
@@ -486,6 +500,8 @@ def sync_project(api, title: str, schema=None) -> dict[str, Any]:
     wanted: dict[str, Any] = {"label_config": schema.xml}
     if instructions is not None:
         wanted.update(expert_instruction=instructions, show_instruction=True)
+    if overlap is not None:
+        wanted.update(maximum_annotations=overlap, overlap_cohort_percentage=100)
     found = api.find_project(title)
     if found is None:
         body = {
@@ -505,4 +521,9 @@ def sync_project(api, title: str, schema=None) -> dict[str, Any]:
             action = "updated"
         else:
             proj, action = found, "unchanged"
-    return {"id": proj["id"], "title": proj["title"], "action": action}
+    return {
+        "id": proj["id"],
+        "title": proj["title"],
+        "action": action,
+        "overlap": proj.get("maximum_annotations", 1),
+    }
