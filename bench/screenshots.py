@@ -92,7 +92,7 @@ def main() -> None:
             server.stop(data_dir)
     timings["total_s"] = time.perf_counter() - t0
     result = {
-        "png": str(Path(args.out).resolve().relative_to(REPO)),
+        "png": str(out),
         "instructions_shown": bool(shown),
         "preannotated_regions": preannotated,
         "labelled_regions": len(PHRASES),
