@@ -14,6 +14,7 @@ with identical output.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import dataclasses
 import io
@@ -165,6 +166,12 @@ _WORKER_MODEL = None
 def _init_worker(model):
     global _WORKER_MODEL
     _WORKER_MODEL = model
+    if sys.platform == "linux":  # die with the parent instead of lingering as an orphan
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
 
 
 def _call_with_worker_model(fn, *args):
