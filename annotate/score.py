@@ -241,7 +241,7 @@ class _DaskEngine:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: never clash with another cluster
                 silence_logs=40,
             )
             self.client = Client(self.cluster)
