@@ -15,6 +15,7 @@ FAST_CONFIG = """
 name = "test"
 [tagger]
 n_features = 262144
+sentence_chars = false
 epochs = 5
 cv_folds = 3
 thresholds = [0.2, 0.3, 0.4]

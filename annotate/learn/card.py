@@ -51,6 +51,8 @@ def model_card(info: dict[str, Any]) -> str:
     cv = info.get("cv", {})
     if not cv:
         lines.append("No cross-validation was run.")
+    elif info.get("cv_note"):
+        lines += [info["cv_note"] + ".", ""]
     for block, metrics in cv.items():
         shown = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items() if not isinstance(v, dict))
         lines.append(f"- **{block}**: {shown}")

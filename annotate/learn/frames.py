@@ -12,11 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
+
+from annotate.learn.features import CompactTfidfVectorizer
 
 
 class FrameClassifier(BaseEstimator, ClassifierMixin):
@@ -56,7 +57,7 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
             [
                 (
                     "tfidf",
-                    TfidfVectorizer(
+                    CompactTfidfVectorizer(
                         ngram_range=tuple(self.ngram_range),
                         sublinear_tf=True,
                         min_df=self.min_df,

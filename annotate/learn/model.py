@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ COMPONENT_TYPES = {
 }
 # Types a model file may contain beyond skops' defaults: nothing else is ever loaded.
 TRUSTED_TYPES = [
+    "annotate.learn.features.CompactTfidfVectorizer",
     "annotate.learn.frames.FrameClassifier",
     "annotate.learn.frames.PropagandaScorer",
     "annotate.learn.tagger.SpanTagger",
@@ -208,7 +210,7 @@ class Model:
             component = self._component(key)
             if component is None:
                 continue
-            sio.dump(component, out_dir / name)
+            sio.dump(component, out_dir / name, compression=zipfile.ZIP_DEFLATED)
             files[name] = file_sha256(out_dir / name)
         self.info["files"] = files
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:8]

@@ -16,11 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction import DictVectorizer
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from annotate.learn.features import WORD_RE
+from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
 
 SpanItem = tuple[str, int, int]
 _SPACE = re.compile(r"\s+")
@@ -97,19 +96,19 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
 
     def fit(self, items: Sequence[SpanItem], y=None) -> SpanFeatures:
         spans_text, contexts, extras = self._fields(items)
-        self.words_ = TfidfVectorizer(
+        self.words_ = CompactTfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=self.max_features
         ).fit(spans_text)
-        self.chars_ = TfidfVectorizer(
+        self.chars_ = CompactTfidfVectorizer(
             analyzer="char_wb",
             ngram_range=tuple(self.char_ngrams),
             sublinear_tf=True,
             min_df=3,
             max_features=self.max_features,
         ).fit(spans_text)
-        self.context_ = TfidfVectorizer(sublinear_tf=True, min_df=2, token_pattern=r"\S+").fit(
-            contexts
-        )
+        self.context_ = CompactTfidfVectorizer(
+            sublinear_tf=True, min_df=2, token_pattern=r"\S+"
+        ).fit(contexts)
         self.extras_ = DictVectorizer().fit(extras)
         return self
 

@@ -298,6 +298,11 @@ def _train(
         "corpora": provenance,
         "versions": versions(),
         "cv": {},
+        "cv_note": (
+            "out-of-fold predictions of a K-fold CV grouped by document; the span and frame "
+            "thresholds were chosen on the same predictions, so these figures lean optimistic "
+            "(bench/quality.py measures with the tuning nested inside each fold)"
+        ),
     }
     components: dict[str, Any] = {}
     if span_docs:
