@@ -59,11 +59,18 @@ def studio_start(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     data_dir: DataDir = STUDIO_DIR,
     project: ProjectOpt = DEFAULT_PROJECT,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Annotators per task (for agreement); default: keep the project's (new: 1).",
+        ),
+    ] = None,
 ) -> None:
     """Start Label Studio (SQLite in DATA_DIR) and create or update the project."""
     from annotate.studio import server
 
-    info = server.start(host=host, port=port, data_dir=data_dir, project=project)
+    info = server.start(host=host, port=port, data_dir=data_dir, project=project, overlap=overlap)
     out.print(server.describe(info), soft_wrap=True)
 
 

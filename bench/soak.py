@@ -110,16 +110,19 @@ def run_cli(args: list[str], env: dict, log: Path) -> dict:
             peak = max(peak, tree_rss(ps))
             try:
                 times = ps.cpu_times()
-                cpu = max(cpu, times.user + times.system + times.children_user
-                          + times.children_system)
+                cpu = max(
+                    cpu, times.user + times.system + times.children_user + times.children_system
+                )
             except psutil.Error:
                 pass
             time.sleep(0.5)
         reader.join()
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"annotate {args[0]} failed ({proc.returncode}): see {log}\n"
-                         + log.read_text(errors="replace")[-2000:])
+        raise SystemExit(
+            f"annotate {args[0]} failed ({proc.returncode}): see {log}\n"
+            + log.read_text(errors="replace")[-2000:]
+        )
     return {
         "seconds": round(seconds, 1),
         "peak_tree_rss_mb": round(peak / 2**20, 1),
@@ -149,8 +152,12 @@ def db_task_ids(data_dir: Path) -> tuple[int, list[str]]:
     db = sqlite3.connect(f"file:{data_dir / 'label_studio.sqlite3'}?mode=ro", uri=True)
     try:
         (pid,) = db.execute("SELECT id FROM project WHERE title = ?", (PROJECT,)).fetchone()
-        ids = [r[0] for r in db.execute(
-            "SELECT json_extract(data, '$.doc_id') FROM task WHERE project_id = ?", (pid,))]
+        ids = [
+            r[0]
+            for r in db.execute(
+                "SELECT json_extract(data, '$.doc_id') FROM task WHERE project_id = ?", (pid,)
+            )
+        ]
     finally:
         db.close()
     return len(ids), ids
@@ -279,7 +286,9 @@ def main() -> None:
         if args.parallel:
             lanes = [
                 threading.Thread(target=guarded, args=(studio_lane, tmp, push_file, push_ids, env)),
-                threading.Thread(target=guarded, args=(score_lane, tmp, score_file, score_ids, env)),
+                threading.Thread(
+                    target=guarded, args=(score_lane, tmp, score_file, score_ids, env)
+                ),
             ]
             for t in lanes:
                 t.start()
