@@ -387,3 +387,36 @@ def test_overlap_offers_a_task_to_a_second_annotator(studio, tmp_path, monkeypat
         cli(["studio", "start", "--project", title, "--overlap", "0"], base_env(**studio.env))
     )
     assert code == 2 and "Traceback" not in stderr
+
+
+@pytest.mark.studio
+def test_duplicates_removed_keep_the_annotated_task(studio, tmp_path, monkeypatch):
+    for k, v in studio.env.items():
+        monkeypatch.setenv(k, v)
+    title = studio.new_project("dups")
+    client.push_documents([write_jsonl(tmp_path / "a.jsonl", [0])], project=title)
+    api = studio.api()
+    pid = api.find_project(title)["id"]
+    mark = client.task_mark(api, pid)
+    existing = client.existing_tasks(api, pid)
+    # what a concurrent push would leave: d00000 again, d00001 and d00002 twice each
+    dup = [{"data": {"doc_id": f"d{i:05d}", "text": f"t{i}"}} for i in (0, 1, 1, 2, 2)]
+    made = api.post(
+        f"/api/projects/{pid}/import",
+        json=dup,
+        params={"commit_to_project": "true", "return_task_ids": "true"},
+    )["task_ids"]
+    frame = {"from_name": "frame", "to_name": "text", "type": "choices"}
+    annotated = max(made[3:])  # the later copy of d00002 gets an annotation
+    api.post(
+        f"/api/tasks/{annotated}/annotations/",
+        json={"result": [{**frame, "value": {"choices": ["Economic"]}}]},
+    )
+    removed = client.remove_duplicates(api, pid, mark, existing, added=0)
+    assert removed == 3
+    tasks = {t["data"]["doc_id"]: t for t in api.tasks(pid)}
+    assert len(list(api.tasks(pid))) == 3
+    assert tasks["d00000"]["id"] == existing["d00000"]["id"]  # the old task stays
+    assert tasks["d00001"]["id"] == min(made[1:3])  # the lowest id stays
+    assert tasks["d00002"]["id"] == annotated  # annotated work is never deleted
+    assert client.remove_duplicates(api, pid, client.task_mark(api, pid), {}, added=0) == 0
