@@ -19,9 +19,11 @@ def model_card(info: dict[str, Any]) -> str:
         "## What it does",
         "",
         "- **Span tagger**: a token-level logistic regression (SGD, hashed context features:",
-        "  words and neighbours, affixes, shape, position in sentence, the sentence's words,",
-        "  lexicon membership) whose runs of tokens above a cross-validated threshold become spans.",
-        "- **Technique classifier**: multinomial logistic regression on span words, character",
+        "  words and neighbours, affixes, shape, position in sentence, lexicon membership) mixed",
+        "  with a sentence-level logistic regression (word and character n-grams) and the",
+        "  document's mean sentence score; runs of tokens above a cross-validated threshold",
+        "  become spans.",
+        "- **Technique classifier**: one-vs-rest logistic regression on span words, character",
         "  n-grams, context words, length and repetition within the document.",
         "- **Frame classifier**: TF-IDF + one-vs-rest logistic regression, per-frame thresholds",
         "  tuned by cross-validation.",
@@ -60,8 +62,10 @@ def model_card(info: dict[str, Any]) -> str:
     if tagger:
         lines += [
             "",
-            f"Span decoding: threshold {tagger.get('threshold')}, gaps of up to "
-            f"{tagger.get('max_gap')} tokens bridged.",
+            f"Span decoding: token score = mix with sentence weight "
+            f"{tagger.get('sentence_weight')} and document weight {tagger.get('document_weight')}; "
+            f"threshold {tagger.get('threshold')}, gaps of up to {tagger.get('max_gap')} tokens "
+            "bridged.",
         ]
     thresholds = info.get("frame_thresholds", {})
     if thresholds:
