@@ -11,13 +11,16 @@ recorded. Checks, each a hard failure when violated:
 
 - push: the project holds exactly N tasks with N distinct doc_ids (read from the server's
   SQLite database, read-only), and they are exactly the pushed ids;
-- pull (after Label Studio's own bulk "predictions to annotations" action, timed apart):
+- pull (after Label Studio's own bulk "predictions to annotations" action, timed apart;
+  every document needs a repeated-passage prediction, so use more than twice as many
+  documents as there are articles):
   the corpus has N rows with N distinct ids, the pushed ones;
 - score: the output has M lines whose ids are the input ids in input order.
 
 With `--parallel`, scoring runs at the same time as the Label Studio phases (shorter total,
 but the phases then compete for the CPUs: the figures say so). Figures are written to
-`bench/out/soak.json` after every phase (`"complete": false` until the end).
+`bench/out/soak.json` after every phase (`"complete": false` until the end); every minute
+`progress` gets [seconds, tasks on the server, annotations, score lines written].
 """
 
 from __future__ import annotations
@@ -163,6 +166,34 @@ def db_task_ids(data_dir: Path) -> tuple[int, list[str]]:
     return len(ids), ids
 
 
+def progress(tmp: Path, done: threading.Event, every: float = 60.0) -> None:
+    """Log tasks/annotations on the server and score lines written, every minute."""
+    t0 = time.perf_counter()
+    while not done.wait(every):
+        tasks = annotations = None
+        db_path = tmp / "studio" / "label_studio.sqlite3"
+        if db_path.exists():
+            try:
+                db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+                tasks = db.execute("SELECT count(*) FROM task").fetchone()[0]
+                annotations = db.execute("SELECT count(*) FROM task_completion").fetchone()[0]
+                db.close()
+            except sqlite3.Error:
+                pass
+        lines = 0
+        for f in [*tmp.glob(".scores.jsonl.tmp-*"), tmp / "scores.jsonl"]:
+            if f.exists():
+                with open(f, "rb") as fh:
+                    lines += sum(
+                        chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")
+                    )
+        elapsed = round(time.perf_counter() - t0)
+        say(f"progress {elapsed} s: tasks {tasks}, annotations {annotations}, score lines {lines}")
+        with lock:
+            figures.setdefault("progress", []).append([elapsed, tasks, annotations, lines])
+        save()
+
+
 def studio_lane(tmp: Path, push_file: Path, push_ids: list[str], env: dict) -> None:
     from annotate.corpus import read_corpus
     from annotate.studio import server
@@ -248,7 +279,11 @@ def main() -> None:
     parser.add_argument("--push-docs", type=int, default=50_000)
     parser.add_argument("--score-docs", type=int, default=100_000)
     parser.add_argument("--parallel", action="store_true", help="score during the LS phases")
+    parser.add_argument("--out", type=Path, default=None, help="where the JSON goes")
+    parser.add_argument("--every", type=float, default=60.0, help="progress interval (s)")
     args = parser.parse_args()
+    global OUT
+    OUT = args.out or OUT
     sys.path.insert(0, str(REPO))
 
     articles = [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(PTC.glob("*.txt"))]
@@ -274,6 +309,8 @@ def main() -> None:
         figures["score_input_mb"] = round(score_file.stat().st_size / 1e6, 1)
         save()
         errors: list[BaseException] = []
+        done = threading.Event()
+        threading.Thread(target=progress, args=(tmp, done, args.every), daemon=True).start()
 
         def guarded(fn, *a):
             try:
@@ -297,6 +334,7 @@ def main() -> None:
         else:
             guarded(studio_lane, tmp, push_file, push_ids, env)
             guarded(score_lane, tmp, score_file, score_ids, env)
+        done.set()
     figures["total_s"] = round(time.perf_counter() - t_all, 1)
     figures["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     figures["complete"] = not errors
