@@ -13,8 +13,9 @@ Set-up (all from ../shared/data/ptc; nothing is written into the repository but 
   (`annotate.metrics.si_prf`) on the test set, and add a batch chosen by the strategy;
 - token and sentence features are computed once for all articles (`SpanTagger.featurize`;
   the featurizer is stateless), so a round costs a few fits. The threshold, gap bridging and
-  token/sentence mix are tuned on the labelled articles only. Only the span tagger is
-  trained: it is what SI F1 measures.
+  token/sentence mix are tuned on the labelled articles only (lighter than `annotate train`:
+  2 inner folds, the document-level mix left at 0). Only the span tagger is trained: it is
+  what SI F1 measures. The hyper-parameters used are recorded in the JSON (`tagger`).
 
 Run:  .venv/bin/python bench/learning_curve.py            (about 20-30 min on 2 busy cores)
       .venv/bin/python bench/learning_curve.py --quick    (a smoke run: 2 seeds, 4 rounds)
