@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -307,7 +308,13 @@ def audit(
         out.print(table)
 
 
+def _terminate(signum, frame) -> None:
+    # SystemExit unwinds like Ctrl+C: atomic outputs remove their temporary files.
+    sys.exit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except BadInput as exc:
