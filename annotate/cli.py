@@ -26,14 +26,18 @@ app = typer.Typer(
     add_completion=False,
 )
 studio_app = typer.Typer(help="Run the local Label Studio server.", no_args_is_help=True)
-import_app = typer.Typer(help="Convert public corpora into a corpus directory.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Convert public corpora into a corpus directory.", no_args_is_help=True
+)
 app.add_typer(studio_app, name="studio")
 app.add_typer(import_app, name="import")
 
 err = Console(stderr=True, soft_wrap=True)  # one message per line, never cut mid-path
 out = Console()
 
-Paths = Annotated[list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")]
+Paths = Annotated[
+    list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")
+]
 ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project title.")]
 DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT", "Propaganda and framing")
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
@@ -142,7 +146,9 @@ def studio_add_user(
 def push(
     paths: Paths,
     project: ProjectOpt = DEFAULT_PROJECT,
-    model: Annotated[Path | None, typer.Option(help="Trained model: add its pre-annotations.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Trained model: add its pre-annotations.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per request.")] = 500,
     select: Annotated[
         int | None,
@@ -219,14 +225,22 @@ def import_semeval2023(
 def train(
     corpora: Annotated[list[Path], typer.Argument(help="Corpus directories")],
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    config: Annotated[Path, typer.Option(help="Model configuration.")] = Path("models/default.toml"),
-    lexicon: Annotated[list[Path] | None, typer.Option(help="Word list(s) for lexicon features.")] = None,
-    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+    config: Annotated[Path, typer.Option(help="Model configuration.")] = Path(
+        "models/default.toml"
+    ),
+    lexicon: Annotated[
+        list[Path] | None, typer.Option(help="Word list(s) for lexicon features.")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")
+    ] = "majority",
 ) -> None:
     """Train the span tagger, technique classifier, frame classifier and document score."""
     from annotate.learn import train as training
 
-    out.print(training.train(corpora, out_dir, config=config, lexicons=lexicon or [], policy=policy))
+    out.print(
+        training.train(corpora, out_dir, config=config, lexicons=lexicon or [], policy=policy)
+    )
 
 
 @app.command()
@@ -235,12 +249,16 @@ def evaluate(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory with gold labels")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
-    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+    policy: Annotated[
+        str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")
+    ] = "majority",
 ) -> None:
     """Measure a model on a corpus (SemEval-2020 span measures, frame F1)."""
     from annotate import evaluate as evaluation
 
-    metrics = evaluation.evaluate(model_dir, corpus_dir, policy=policy, json_out=json_out, report=report)
+    metrics = evaluation.evaluate(
+        model_dir, corpus_dir, policy=policy, json_out=json_out, report=report
+    )
     out.print(evaluation.metrics_table(metrics))
 
 
@@ -279,7 +297,9 @@ def score(
 @app.command()
 def agreement(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write agreement as JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write agreement as JSON.")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
 ) -> None:
     """Inter-annotator agreement: Krippendorff's alpha for frames, pairwise span F1."""
@@ -292,11 +312,15 @@ def agreement(
 @app.command()
 def audit(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the ranking as JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the ranking as JSON.")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report (top N).")] = None,
     top: Annotated[int, typer.Option(help="Rows to show per table.")] = 20,
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by document).")] = 5,
-    policy: Annotated[str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")] = "majority",
+    policy: Annotated[
+        str, typer.Option(help="Annotator merge: majority|union|annotator:NAME")
+    ] = "majority",
 ) -> None:
     """Suspicious labels: spans and frames that cross-validated predictions contradict."""
     from annotate import audit as auditing

@@ -134,7 +134,6 @@ def write_corpus(
 ) -> dict[str, Any]:
     """Check every row and write the corpus atomically. Returns the `corpus.json` content."""
     import datasets
-    from datasets import Dataset
 
     if not sys.stderr.isatty():
         datasets.disable_progress_bars()  # quiet in pipes and CI
