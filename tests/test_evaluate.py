@@ -241,25 +241,6 @@ def test_span_with_two_gold_labels_gets_the_two_best_guesses(tmp_path):
 # ---- the real model ---------------------------------------------------------------------
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "semeval2023"
-LABEL_MAP = (
-    Path(__file__).resolve().parent.parent / "docs" / "label-maps" / "semeval2023-to-ptc.tsv"
-)
-TINY_CONFIG = """
-name = "tiny"
-seed = 0
-[tagger]
-n_features = 65536
-epochs = 3
-cv_folds = 2
-thresholds = [0.1, 0.2]
-max_gaps = [0, 4]
-[technique]
-cv_folds = 0
-[frames]
-cv_folds = 2
-min_df = 1
-threshold_grid = [0.3, 0.5]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -267,24 +248,12 @@ def tiny(tmp_path_factory):
     """A model trained on 20 SemEval-2023 articles (spans + frames), and 13 others to test on."""
     if not SHARED.is_dir():
         pytest.skip("../shared/data not present")
-    from annotate.formats.semeval2023 import semeval2023_rows
+    from learn_helpers import tiny_semeval_model
+
     from annotate.learn.model import Model
-    from annotate.learn.train import train
 
     base = tmp_path_factory.mktemp("tiny")
-    rows, _ = semeval2023_rows(
-        SHARED / "articles-subtask-3",
-        frames=SHARED / "train-labels-subtask-2.txt",
-        spans=SHARED / "labels-subtask-3-spans",
-        label_map=LABEL_MAP,
-    )
-    both = [r for r in rows if len(r["annotated"]) == 2]
-    spans_only = [r for r in rows if r["annotated"] == ["technique"]]
-    corpus.write_corpus(both[:20], base / "train", source={"test": "tiny"})
-    corpus.write_corpus(both[20:30] + spans_only[:3], base / "test", source={"test": "tiny"})
-    (base / "tiny.toml").write_text(TINY_CONFIG)
-    train([base / "train"], base / "model", config=base / "tiny.toml", progress=lambda m: None)
-    return base, Model.load(base / "model")
+    return base, Model.load(tiny_semeval_model(base))
 
 
 @pytest.fixture(scope="module")

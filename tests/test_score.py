@@ -246,23 +246,6 @@ def test_failure_while_writing_leaves_no_partial_output(tmp_path):
 # ---- with the real parts: a trained Model, a Label Studio server ------------------------------
 
 SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2023"
-LABEL_MAP = ROOT / "docs" / "label-maps" / "semeval2023-to-ptc.tsv"
-TINY_CONFIG = """
-name = "tiny-score"
-seed = 0
-[tagger]
-n_features = 65536
-epochs = 3
-cv_folds = 2
-thresholds = [0.1, 0.2]
-max_gaps = [0, 4]
-[technique]
-cv_folds = 0
-[frames]
-cv_folds = 2
-min_df = 1
-threshold_grid = [0.3, 0.5]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -270,22 +253,9 @@ def tiny_model(tmp_path_factory):
     """A real model trained on 20 SemEval-2023 articles (spans + frames)."""
     if not SEMEVAL.is_dir():
         pytest.skip("../shared/data/semeval2023 not present")
-    from annotate import corpus as corpora
-    from annotate.formats.semeval2023 import semeval2023_rows
-    from annotate.learn.train import train
+    from learn_helpers import tiny_semeval_model
 
-    base = tmp_path_factory.mktemp("tiny-score")
-    rows, _ = semeval2023_rows(
-        SEMEVAL / "articles-subtask-3",
-        frames=SEMEVAL / "train-labels-subtask-2.txt",
-        spans=SEMEVAL / "labels-subtask-3-spans",
-        label_map=LABEL_MAP,
-    )
-    both = [r for r in rows if len(r["annotated"]) == 2]
-    corpora.write_corpus(both[:20], base / "train", source={"test": "tiny-score"})
-    (base / "tiny.toml").write_text(TINY_CONFIG)
-    train([base / "train"], base / "model", config=base / "tiny.toml", progress=lambda m: None)
-    return base / "model"
+    return tiny_semeval_model(tmp_path_factory.mktemp("tiny-score"))
 
 
 @pytest.mark.slow
