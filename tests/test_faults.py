@@ -332,21 +332,8 @@ def test_two_concurrent_pushes_make_no_duplicates(studio, tmp_path):
 
 
 def _login(url: str, email: str, password: str) -> requests.Session:
-    session = requests.Session()
-    login = f"{url}/user/login/"
-    session.get(login, timeout=60)
-    r = session.post(
-        login,
-        data={
-            "email": email,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-        },
-        headers={"Referer": login},
-        allow_redirects=False,
-        timeout=60,
-    )
-    assert r.status_code == 302
+    session = client.login_session(url, email, password)
+    assert session is not None
     return session
 
 

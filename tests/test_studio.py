@@ -56,21 +56,8 @@ def annotator_api(studio, email: str):
     password = "pw-" + uuid.uuid4().hex[:12]
     made = client.add_user(email, password)
     assert made["created"]
-    session = requests.Session()
-    login = f"{studio.url}/user/login/"
-    session.get(login, timeout=30)
-    r = session.post(
-        login,
-        data={
-            "email": email,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": login},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert r.status_code == 302, r.text[:300]
+    session = client.login_session(studio.url, email, password)
+    assert session is not None, f"{email} cannot log in"
     token = session.get(f"{studio.url}/api/current-user/token", timeout=30).json()["token"]
     return client.Api(studio.url, token)
 

@@ -689,21 +689,8 @@ def add_user(email: str, password: str | None = None) -> dict[str, Any]:
         return {"email": email, "created": False, "invite_url": link}
     if len(password) < 8:
         raise BadInput("the password must have at least 8 characters")
-    session = requests.Session()
-    timeout = (CONNECT_TIMEOUT, 60)
     try:
-        session.get(link, timeout=timeout)
-        r = session.post(
-            link,
-            data={
-                "email": email,
-                "password": password,
-                "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-            },
-            headers={"Referer": link},
-            allow_redirects=False,
-            timeout=timeout,
-        )
+        _, r = post_form(link, {"email": email, "password": password})
     except requests.RequestException as exc:
         raise StudioError(f"cannot reach Label Studio at {url} ({_short(exc)})") from None
     if r.status_code != 302:
@@ -715,24 +702,29 @@ def add_user(email: str, password: str | None = None) -> dict[str, Any]:
     return {"email": email, "created": True, "url": url}
 
 
+def post_form(page: str, fields: dict[str, str]) -> tuple[requests.Session, requests.Response]:
+    """Submit one of Label Studio's HTML forms (login, sign-up) as a browser would: GET the
+    page for its CSRF cookie, then POST the fields. Returns the session and the response."""
+    session = requests.Session()
+    timeout = (CONNECT_TIMEOUT, 60)
+    session.get(page, timeout=timeout)
+    data = {**fields, "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")}
+    r = session.post(
+        page, data=data, headers={"Referer": page}, allow_redirects=False, timeout=timeout
+    )
+    return session, r
+
+
+def login_session(url: str, email: str, password: str) -> requests.Session | None:
+    """A session logged in through the login form, or None if the form refuses."""
+    session, r = post_form(f"{url.rstrip('/')}/user/login/", {"email": email, "password": password})
+    return session if r.status_code == 302 else None
+
+
 def can_log_in(url: str, email: str, password: str) -> bool:
     """Does the login form accept these credentials?"""
-    session = requests.Session()
-    login = f"{url.rstrip('/')}/user/login/"
-    timeout = (CONNECT_TIMEOUT, 60)
-    session.get(login, timeout=timeout)
-    r = session.post(
-        login,
-        data={
-            "email": email,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-        },
-        headers={"Referer": login},
-        allow_redirects=False,
-        timeout=timeout,
-    )
-    if r.status_code != 302:
+    session = login_session(url, email, password)
+    if session is None:
         return False
-    who = session.get(f"{url.rstrip('/')}/api/current-user/whoami", timeout=timeout)
+    who = session.get(f"{url.rstrip('/')}/api/current-user/whoami", timeout=(CONNECT_TIMEOUT, 60))
     return who.status_code == 200 and who.json().get("email") == email
