@@ -20,12 +20,9 @@ pairs are aligned.
 from __future__ import annotations
 
 import bisect
-import itertools
 import os
 import re
 import tempfile
-import zlib
-from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -54,13 +51,11 @@ MIN_VOTES = 2  # shared anchors needed to propose a partner document
 RARE_DF = 0
 
 WORD = re.compile(r"\w+")
-_WORD_SPLIT = re.compile(r"(\w+)")
-_MASK64 = (1 << 64) - 1
 _K = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
     dtype=np.uint64,
 )
-_word_ids: dict[str, int] = {}
+_SHIFT29, _SHIFT31, _SHIFT32 = np.uint64(29), np.uint64(31), np.uint64(32)
 
 
 @dataclass(frozen=True)
@@ -91,49 +86,105 @@ class Alignment:
 # ---- words and signatures -----------------------------------------------------------------
 
 
+_WORD_BMP: np.ndarray | None = None  # is_word of every code point below 0x10000
+_HASH_P = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
+_HASH_P_INV = pow(_HASH_P, -1, 1 << 64)
+_powers = np.ones(1, dtype=np.uint64)  # _HASH_P ** i modulo 2**64
+_inv_powers = np.ones(1, dtype=np.uint64)  # _HASH_P_INV ** i
+
+
+def _word_table() -> np.ndarray:
+    global _WORD_BMP
+    if _WORD_BMP is None:
+        bmp = "".join(map(chr, range(0x10000)))
+        _WORD_BMP = np.fromiter(map(bool, map(WORD.fullmatch, bmp)), dtype=bool, count=0x10000)
+    return _WORD_BMP
+
+
+def _hash_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    global _powers, _inv_powers
+    if len(_powers) < n:
+        size = max(n, 2 * len(_powers), 1 << 14)
+        with np.errstate(over="ignore"):
+            _powers = np.cumprod(np.full(size, _HASH_P, dtype=np.uint64)) * np.uint64(_HASH_P_INV)
+            _inv_powers = np.cumprod(np.full(size, _HASH_P_INV, dtype=np.uint64)) * np.uint64(
+                _HASH_P
+            )
+    return _powers, _inv_powers
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _hash_runs(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """32-bit hash of every run points[starts[i]:ends[i]] (polynomial modulo 2**64, mixed;
+    integer array arithmetic wraps silently)."""
+    n = len(points)
+    powers, inv_powers = _hash_powers(n + 1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(points * powers[:n], out=prefix[1:])
+    h = (prefix[ends] - prefix[starts]) * inv_powers[starts]
+    h ^= h >> _SHIFT31
+    h *= _K[2]
+    return (h >> _SHIFT32).astype(np.uint32)
+
+
+def tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Words of `text`: ids (uint32, of the lower-cased word, the same in every process),
+    character starts and ends (int64), computed with numpy over the whole text."""
+    points = _code_points(text)
+    if len(points) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint32), z, z
+    table = _word_table()
+    n = len(points)
+    is_word = np.zeros(n + 2, dtype=bool)  # padded with a non-word on both sides
+    if int(points.max()) < 0x10000:
+        is_word[1:-1] = table[points]
+    else:  # astral code points (emoji, rare scripts): looked up one by one
+        low = points < 0x10000
+        inner = is_word[1:-1]
+        inner[low] = table[points[low]]
+        high = np.flatnonzero(~low)
+        inner[high] = [bool(WORD.fullmatch(chr(c))) for c in points[high].tolist()]
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    lowered = text.lower()
+    if len(lowered) == len(text):  # one code point for one (the usual case)
+        return _hash_runs(_code_points(lowered), starts, ends), starts, ends
+    # rare (e.g. dotted capital I): lower-case word by word, hash the words joined
+    words = [text[a:b].lower() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    w_ends = np.cumsum(lengths)
+    ids = _hash_runs(_code_points("".join(words)), w_ends - lengths, w_ends)
+    return ids, starts, ends
+
+
 def word_ids(text: str) -> list[int]:
     """Stable 32-bit ids of the lower-cased words (same in every process)."""
-    cache = _word_ids
-    if len(cache) > 2_000_000:
-        cache.clear()
-    lowered = text.lower()
-    if len(lowered) == len(text):  # one character for one: same words, lower-cased
-        words = WORD.findall(lowered)
-    else:  # rare (e.g. dotted capital I): lower-case word by word
-        words = [w.lower() for w in WORD.findall(text)]
-    ids = list(map(cache.get, words))
-    if None in ids:
-        for n, i in enumerate(ids):
-            if i is None:
-                w = words[n]
-                ids[n] = cache[w] = zlib.crc32(w.encode("utf-8", "surrogatepass"))
-    return ids
+    return tokens(text)[0].tolist()
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
     """Character [start, end) of every word, in order."""
-    parts = _WORD_SPLIT.split(text)  # separator, word, separator, word, ..., separator
-    ends = list(itertools.accumulate(map(len, parts)))
-    return list(zip(ends[0:-1:2], ends[1::2], strict=True))
+    _, starts, ends = tokens(text)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def shingle_hashes(ids: Sequence[int], k: int = SEED_WORDS) -> np.ndarray:
+def shingle_hashes(ids: Sequence[int] | np.ndarray, k: int = SEED_WORDS) -> np.ndarray:
     """64-bit hash of every k-word shingle (len(ids) - k + 1 values, uint64)."""
     n = len(ids)
     if n < k:
         return np.zeros(0, dtype=np.uint64)
-    if isinstance(ids, np.ndarray):
-        w = ids.astype(np.uint64)
-    else:
-        w = np.frombuffer(array("I", ids), dtype=np.uint32).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        h = np.zeros(n - k + 1, dtype=np.uint64)
-        for j in range(k):
-            h ^= w[j : n - k + 1 + j] * _K[j % len(_K)]
-            h = (h << np.uint64(7)) | (h >> np.uint64(57))
-        h ^= h >> np.uint64(31)
-        h *= _K[0]
-        h ^= h >> np.uint64(29)
+    w = ids if isinstance(ids, np.ndarray) else np.fromiter(ids, dtype=np.uint32, count=n)
+    powers, inv_powers = _hash_powers(n + 1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(w * powers[:n], out=prefix[1:])  # uint64 arithmetic wraps silently
+    h = (prefix[k:] - prefix[:-k]) * inv_powers[: n - k + 1]
+    h ^= h >> _SHIFT31
+    h *= _K[0]
+    h ^= h >> _SHIFT29
     return h
 
 
@@ -228,6 +279,46 @@ def _align_seed(a, pa: int, b, pb: int, same: bool = False) -> tuple[int, int, i
     return a_first + 1, a_end, b_first + 1, b_end, m1 + m2
 
 
+def _seeds(sa: np.ndarray, sb: np.ndarray | None):
+    """Seed pairs of equal shingles, with one sort: b positions (ascending) and, for the k-th,
+    its candidate a positions pos[first[k]:stop[k]] (the earliest SEEDS_PER_SHINGLE with
+    its shingle; within one sequence (`sb` None), only earlier ones). None if no seed."""
+    na = len(sa)
+    both = sa if sb is None else np.concatenate((sa, sb))
+    n = len(both)
+    bits = n.bit_length()
+    keys = (both >> np.uint64(bits)) << np.uint64(bits)
+    keys |= np.arange(n, dtype=np.uint64)
+    keys.sort()  # by shingle (top bits), then position; a positions come first
+    same_group = (keys[1:] >> np.uint64(bits)) == (keys[:-1] >> np.uint64(bits))
+    if not same_group.any():
+        return None
+    pos = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
+    idx = np.arange(n)
+    group_first = np.zeros(n, dtype=np.int64)
+    group_first[1:] = np.where(same_group, 0, idx[1:])
+    np.maximum.accumulate(group_first, out=group_first)
+    if sb is None:  # a later position; candidates: the earlier ones of its group
+        seed = np.flatnonzero(same_group) + 1
+        stop = np.minimum(seed, group_first[seed] + SEEDS_PER_SHINGLE)
+        pb = pos[seed]
+    else:  # a b position whose group starts with an a position
+        is_b = pos >= na
+        seed = np.flatnonzero(is_b & (pos[group_first] < na))
+        if len(seed) == 0:
+            return None
+        # in a group the a positions come first: its b positions start at the first b
+        b_run_start = is_b.copy()
+        b_run_start[1:] &= ~is_b[:-1] | (group_first[1:] == idx[1:])
+        first_b = np.where(b_run_start, idx, 0)
+        np.maximum.accumulate(first_b, out=first_b)
+        stop = np.minimum(first_b[seed], group_first[seed] + SEEDS_PER_SHINGLE)
+        pb = pos[seed] - na
+    first = group_first[seed]
+    order = np.argsort(pb, kind="stable")
+    return pb[order].tolist(), first[order].tolist(), stop[order].tolist(), pos.tolist()
+
+
 def align(
     a: Sequence[int],
     b: Sequence[int],
@@ -244,23 +335,19 @@ def align(
     sb = sa if same else (shingle_hashes(b) if b_shingles is None else b_shingles)
     if len(sa) == 0 or len(sb) == 0:
         return []
-    # seeds: for each b position, the first SEEDS_PER_SHINGLE a positions with its shingle
-    order = np.argsort(sa, kind="stable")
-    sorted_sa = sa[order]
-    left = np.searchsorted(sorted_sa, sb, "left")
-    right = np.searchsorted(sorted_sa, sb, "right")
-    if same:  # only positions whose shingle occurred before
-        seed_b = np.nonzero(order[left] < np.arange(len(sb)))[0]
-    else:
-        seed_b = np.nonzero(right > left)[0]
-    if len(seed_b) == 0:
+    seeds = _seeds(sa, None if same else sb)
+    if seeds is None:
         return []
-    seed_list = seed_b.tolist()
-    left_l, right_l = left.tolist(), right.tolist()
+    seed_list, first, stop, pos = seeds
+    if isinstance(a, np.ndarray):
+        a = a.tolist()
+    if same:
+        b = a
+    elif isinstance(b, np.ndarray):
+        b = b.tolist()
 
-    def candidates(pb: int) -> list[int]:
-        lo = left_l[pb]
-        return order[lo : min(right_l[pb], lo + SEEDS_PER_SHINGLE)].tolist()
+    def candidates(k: int) -> list[int]:
+        return pos[first[k] : stop[k]]
 
     found: list[Alignment] = []
     explored: list[tuple[int, int, int, int]] = []  # (b_start, b_end, diag_lo, diag_hi)
@@ -268,15 +355,13 @@ def align(
     k = 0
     while k < len(seed_list):
         pb = seed_list[k]
-        k += 1
         if pb < covered_until:  # jump past the covered stretch
             k = bisect.bisect_left(seed_list, covered_until)
             continue
+        k += 1
         if explored:
             explored = [e for e in explored if e[1] > pb]
-        for pa in candidates(pb):
-            if same and pa >= pb:
-                continue
+        for pa in candidates(k - 1):
             diag = pb - pa
             if any(
                 e[0] <= pb < e[1] and e[2] - MAX_GAP <= diag <= e[3] + MAX_GAP for e in explored
@@ -371,26 +456,27 @@ def to_repeats(
     text: str,
     occs: list[Occurrence],
     texts_by_index: dict[int, tuple[str, str]],
-    spans_cache: dict[int, list[tuple[int, int]]] | None = None,
+    spans_cache: dict | None = None,
     doc_index: int | None = None,
 ) -> list[Repeat]:
     """Word-index occurrences -> character-offset `Repeat`s (texts_by_index: index -> (id, text);
-    spans_cache: index -> word spans, filled as needed, also for `doc_index`)."""
+    spans_cache: index -> word starts and ends, filled as needed, also for `doc_index`)."""
     if not occs:
         return []
     cache = {} if spans_cache is None else spans_cache
-    spans = cache.get(doc_index) if doc_index is not None else None
-    if spans is None:
-        spans = word_spans(text)
+    bounds = cache.get(doc_index) if doc_index is not None else None
+    if bounds is None:
+        bounds = _bounds(text)
         if doc_index is not None:
-            cache[doc_index] = spans
+            cache[doc_index] = bounds
+    starts, ends = bounds
     out = []
     for o in occs:
         of_id, of_text = texts_by_index[o.of_doc]
-        of_spans = cache.get(o.of_doc)
-        if of_spans is None:
-            of_spans = cache[o.of_doc] = word_spans(of_text)
-        start, end = spans[o.start][0], spans[o.end - 1][1]
+        of_bounds = cache.get(o.of_doc)
+        if of_bounds is None:
+            of_bounds = cache[o.of_doc] = _bounds(of_text)
+        start, end = int(starts[o.start]), int(ends[o.end - 1])
         out.append(
             Repeat(
                 doc_id=doc_id,
@@ -398,18 +484,24 @@ def to_repeats(
                 end=end,
                 text=text[start:end],
                 of_id=of_id,
-                of_start=of_spans[o.of_start][0],
-                of_end=of_spans[o.of_end - 1][1],
+                of_start=int(of_bounds[0][o.of_start]),
+                of_end=int(of_bounds[1][o.of_end - 1]),
                 score=o.similarity,
             )
         )
     return out
 
 
+def _bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
+    _, starts, ends = tokens(text)
+    return starts, ends
+
+
 def repeats_within(text: str, doc_id: str = "") -> list[Repeat]:
     """Every occurrence of every passage repeated inside one document, by start."""
-    occs = merge_occurrences(occurrences_within(word_ids(text)))
-    return to_repeats(doc_id, text, occs, {0: (doc_id, text)})
+    ids, starts, ends = tokens(text)
+    occs = merge_occurrences(occurrences_within(ids))
+    return to_repeats(doc_id, text, occs, {0: (doc_id, text)}, {0: (starts, ends)}, 0)
 
 
 # ---- across documents -------------------------------------------------------------------------
@@ -565,13 +657,9 @@ def _choose_partners(docs: np.ndarray, partners: np.ndarray, counts: np.ndarray)
 def signature(text: str, doc_index: int) -> tuple[np.ndarray, np.ndarray, list[Occurrence]]:
     """Everything one document needs from a first pass: its anchors (for the cross-document
     join), its word ids (uint32) and its within-document occurrences (not yet merged)."""
-    ids = word_ids(text)
+    ids = tokens(text)[0]
     shingles = shingle_hashes(ids)
-    return (
-        anchors(ids, shingles),
-        np.asarray(ids, dtype=np.uint32),
-        occurrences_within(ids, doc_index, shingles),
-    )
+    return anchors(ids, shingles), ids, occurrences_within(ids, doc_index, shingles)
 
 
 def doc_occurrences(
@@ -609,13 +697,14 @@ def doc_occurrences(
 def repeated_passages(docs: Iterable[Document]) -> dict[str, list[Repeat]]:
     """Repeated passages within and across `docs`: doc id -> its occurrences, by start."""
     docs = list(docs)
-    ids = [word_ids(d.text) for d in docs]
+    words = [tokens(d.text) for d in docs]
+    ids = [w[0] for w in words]
     index = CrossIndex()
     for i, w in enumerate(ids):
         index.add(i, anchors(w))
     partners = index.partners() if len(docs) > 1 else {}
     texts = {i: (d.id, d.text) for i, d in enumerate(docs)}
-    cache: dict[int, list[tuple[int, int]]] = {}
+    cache = {i: (w[1], w[2]) for i, w in enumerate(words)}
     shingles: dict[int, np.ndarray] = {}
     out = {}
     for i, d in enumerate(docs):
