@@ -78,79 +78,274 @@ def make_record(
     return record
 
 
-Batch = Sequence[tuple[int, str, str, bytes, list]]  # (index, id, text, word ids, within)
+# ---- packed documents: what pass 1 learns about a document, as bytes -------------------------
+#
+# Per document: a header (id bytes, text bytes, words, own occurrences), the id and text in
+# UTF-8, the word ids (uint32), the own occurrences' word positions (int64 x 5) and
+# similarities (float64). Pass 1 workers return these; the spool holds them back to back;
+# pass 2 workers read them (from the spool's file descriptor, or shipped as bytes).
+
+_HEADER = struct.Struct("<IIII")
+_OCC_INTS = 5
 
 
-def score_batch(
-    batch: Batch,
-    partners: dict[int, list[int]],
-    partner_docs: dict[int, tuple[str, str, bytes]],
-    model: Any = None,
-) -> list[dict]:
-    """Pass 2 work: records for documents (index, id, text, word ids as uint32 bytes, own
-    occurrences from pass 1); partners: index -> partner indices, whose (id, text, word ids)
-    are in `partner_docs` or in the batch itself."""
-    known = {i: (doc_id, text) for i, doc_id, text, _, _ in batch}
-    raw_ids = {i: ids for i, _, _, ids, _ in batch}
-    for p, (doc_id, text, ids) in partner_docs.items():
-        known[p] = (doc_id, text)
-        raw_ids[p] = ids
-    ids_cache: dict[int, list[int]] = {}
+def pack_document(doc_id: str, text: str, ids: np.ndarray, within: list) -> bytes:
+    """One document's pass-1 result as bytes (see `unpack_documents`)."""
+    id_bytes = doc_id.encode("utf-8", "surrogatepass")
+    text_bytes = text.encode("utf-8", "surrogatepass")
+    ints = np.array(
+        [(o.start, o.end, o.of_doc, o.of_start, o.of_end) for o in within], dtype=np.int64
+    )
+    sims = np.array([o.similarity for o in within], dtype=np.float64)
+    return b"".join(
+        (
+            _HEADER.pack(len(id_bytes), len(text_bytes), len(ids), len(within)),
+            id_bytes,
+            text_bytes,
+            np.ascontiguousarray(ids, dtype=np.uint32).tobytes(),
+            ints.tobytes(),
+            sims.tobytes(),
+        )
+    )
 
-    def ids_of(i: int) -> list[int]:
-        w = ids_cache.get(i)
+
+@dataclasses.dataclass
+class _Doc:
+    """A document in pass 2: its input position, id, text, word ids, own occurrences."""
+
+    index: int
+    id: str
+    text: str
+    ids: np.ndarray
+    within: list
+
+
+def unpack_documents(buf: bytes, first_index: int) -> list[_Doc]:
+    """Documents packed back to back (`pack_document`), numbered from `first_index`."""
+    out = []
+    view = memoryview(buf)
+    pos, index = 0, first_index
+    while pos < len(buf):
+        n_id, n_text, n_words, n_occ = _HEADER.unpack_from(buf, pos)
+        pos += _HEADER.size
+        doc_id = str(view[pos : pos + n_id], "utf-8", "surrogatepass")
+        pos += n_id
+        text = str(view[pos : pos + n_text], "utf-8", "surrogatepass")
+        pos += n_text
+        ids = np.frombuffer(buf, dtype=np.uint32, count=n_words, offset=pos)
+        pos += 4 * n_words
+        within = []
+        if n_occ:
+            ints = np.frombuffer(buf, dtype=np.int64, count=n_occ * _OCC_INTS, offset=pos)
+            pos += 8 * n_occ * _OCC_INTS
+            sims = np.frombuffer(buf, dtype=np.float64, count=n_occ, offset=pos)
+            pos += 8 * n_occ
+            rows = ints.reshape(n_occ, _OCC_INTS).tolist()
+            within = [
+                repeats.Occurrence(*row, sim) for row, sim in zip(rows, sims.tolist(), strict=True)
+            ]
+        out.append(_Doc(index, doc_id, text, ids, within))
+        index += 1
+    return out
+
+
+def batch_signatures(docs: Sequence[tuple[str, str]], first_index: int) -> tuple:
+    """Pass 1 work on (id, text) pairs: (packed documents as one bytes object, packed length
+    of each, all anchors concatenated (uint32), number of anchors of each)."""
+    packed, anchor_parts = [], []
+    for n, (doc_id, text) in enumerate(docs):
+        anchors, ids, within = repeats.signature(text, first_index + n)
+        packed.append(pack_document(doc_id, text, ids, within))
+        anchor_parts.append(np.asarray(anchors, dtype=np.uint32))
+    return (
+        b"".join(packed),
+        np.fromiter(map(len, packed), dtype=np.int64, count=len(packed)),
+        np.concatenate(anchor_parts) if anchor_parts else np.zeros(0, np.uint32),
+        np.fromiter(map(len, anchor_parts), dtype=np.int64, count=len(anchor_parts)),
+    )
+
+
+# ---- pass 2: a batch of documents and their partners -> records ------------------------------
+
+
+class _DocCache:
+    """Per process, per run: recently used documents (by input position) with their word ids
+    as a list, shingle hashes and word spans, so partners shared by consecutive batches are
+    read and prepared once. Bounded (`size` documents)."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self.run = None
+        self.docs: collections.OrderedDict[int, _Doc] = collections.OrderedDict()
+        self.words: dict[int, list[int]] = {}
+        self.shingles: dict[int, np.ndarray] = {}
+        self.spans: dict = {}  # repeats.to_repeats fills it (index -> word offsets)
+
+    def start(self, run: str) -> None:
+        if run != self.run:
+            self.run = run
+            self.docs.clear()
+            self.words.clear()
+            self.shingles.clear()
+            self.spans.clear()
+
+    def get(self, i: int) -> _Doc | None:
+        d = self.docs.get(i)
+        if d is not None:
+            self.docs.move_to_end(i)
+        return d
+
+    def put(self, d: _Doc) -> None:
+        self.docs[d.index] = d
+        self.docs.move_to_end(d.index)
+        while len(self.docs) > self.size:
+            old, _ = self.docs.popitem(last=False)
+            self.words.pop(old, None)
+            self.shingles.pop(old, None)
+            self.spans.pop(old, None)
+
+    def forget(self, indices: Iterable[int]) -> None:
+        """Drop what was derived for documents that are not held (a batch's own)."""
+        for i in indices:
+            if i not in self.docs:
+                self.words.pop(i, None)
+                self.shingles.pop(i, None)
+                self.spans.pop(i, None)
+
+    def words_of(self, d: _Doc) -> list[int]:
+        w = self.words.get(d.index)
         if w is None:
-            w = ids_cache[i] = np.frombuffer(raw_ids[i], dtype=np.uint32).tolist()
+            w = self.words[d.index] = d.ids.tolist()
         return w
 
-    predictions = model.predict([b[2] for b in batch]) if model is not None else None
-    spans_cache: dict[int, list[tuple[int, int]]] = {}
-    shingles_cache: dict = {}
+
+_CACHE = _DocCache()
+
+
+def score_docs(
+    batch: list[_Doc],
+    partners: dict[int, list[int]],
+    partner_docs: dict[int, _Doc],
+    model: Any = None,
+    cache: _DocCache | None = None,
+) -> list[dict]:
+    """Records for the documents of `batch`; partners: index -> partner indices, found in
+    `partner_docs` or in the batch itself."""
+    cache = cache or _DocCache()
+    known = {d.index: d for d in batch}
+    known.update(partner_docs)
+    for d in partner_docs.values():
+        cache.put(d)
+    predictions = model.predict([d.text for d in batch]) if model is not None else None
     out = []
-    for n, (i, doc_id, text, _, within) in enumerate(batch):
-        own = [repeats.Occurrence(*w) for w in within]
-        mine = partners.get(i)
+    for n, d in enumerate(batch):
+        mine = partners.get(d.index)
         if mine:
-            pids = {p: ids_of(p) for p in mine}
-            occs = repeats.doc_occurrences(i, ids_of(i), pids, shingles_cache, within=own)
+            pids = {p: cache.words_of(known[p]) for p in mine}
+            occs = repeats.doc_occurrences(
+                d.index, cache.words_of(d), pids, cache.shingles, within=list(d.within)
+            )
         else:
-            occs = repeats.merge_occurrences(own)
-        reps = repeats.to_repeats(doc_id, text, occs, known, spans_cache, i)
-        out.append(make_record(doc_id, text, reps, predictions[n] if predictions else None))
+            occs = repeats.merge_occurrences(list(d.within))
+        if occs:
+            texts = {d.index: (d.id, d.text)}
+            for o in occs:
+                if o.of_doc not in texts:
+                    of = known[o.of_doc]
+                    texts[of.index] = (of.id, of.text)
+            reps = repeats.to_repeats(d.id, d.text, occs, texts, cache.spans, d.index)
+        else:
+            reps = []
+        out.append(make_record(d.id, d.text, reps, predictions[n] if predictions else None))
+    cache.forget([d.index for d in batch])
     return out
 
 
-def batch_signatures(texts: Sequence[str], first_index: int) -> list[tuple]:
-    """Pass 1 work: per document (anchors, word ids as bytes, own occurrences as tuples)."""
-    out = []
-    for n, text in enumerate(texts):
-        anchors, ids, within = repeats.signature(text, first_index + n)
-        out.append((anchors, ids.tobytes(), [dataclasses.astuple(o) for o in within]))
-    return out
+def _count(records: list[dict]) -> dict:
+    counts = {"repeats": 0, "docs_with_repeats": 0, "model": 0}
+    for r in records:
+        n_rep = sum(1 for s in r["spans"] if s.get("source") == repeats.DETECTOR)
+        counts["repeats"] += n_rep
+        counts["docs_with_repeats"] += bool(n_rep)
+        counts["model"] += len(r["spans"]) - n_rep
+    return counts
+
+
+def _jsonl(records: list[dict]) -> str:
+    return "".join([json.dumps(r, ensure_ascii=False) + "\n" for r in records])
+
+
+@dataclasses.dataclass
+class _Job:
+    """Pass 2 work for one batch: documents first..first+len(sizes) of the run `run`, packed
+    at spool bytes [start, start + sum(sizes)), their partners (index -> partner indices) and
+    where each partner outside the batch is packed (index -> (offset, length)). The bytes come
+    either from the spool's file descriptor `fd` (a forked worker or this process) or with the
+    job (`data`: the batch, `partner_data`: index -> packed partner)."""
+
+    run: str
+    first: int
+    start: int
+    length: int
+    partners: dict[int, list[int]]
+    partner_at: dict[int, tuple[int, int]]
+    jsonl: bool
+    fd: int | None = None
+    data: bytes | None = None
+    partner_data: dict[int, bytes] | None = None
+
+
+def score_job(job: _Job, model: Any = None) -> tuple[list[dict] | None, str | None, dict]:
+    """Run one pass-2 job: (records, or None when `job.jsonl`; JSON Lines text, or None; counts)."""
+    cache = _CACHE
+    cache.start(job.run)
+    data = job.data if job.data is not None else os.pread(job.fd, job.length, job.start)
+    batch = unpack_documents(data, job.first)
+    partner_docs = {}
+    for p, (offset, length) in job.partner_at.items():
+        d = cache.get(p)
+        if d is None:
+            if job.partner_data is not None:
+                raw = job.partner_data[p]
+            else:
+                raw = os.pread(job.fd, length, offset)
+            (d,) = unpack_documents(raw, p)
+        partner_docs[p] = d
+    records = score_docs(batch, job.partners, partner_docs, model, cache)
+    counts = _count(records)
+    if job.jsonl:
+        return None, _jsonl(records), counts
+    return records, None, counts
 
 
 def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dict]:
     """CONTRACTS §6 records for `docs` (in memory, one process), in input order."""
     docs = list(docs)
-    sigs = batch_signatures([d.text for d in docs], 0)
+    packed, sizes, anchors, n_anchors = batch_signatures([(d.id, d.text) for d in docs], 0)
     index = repeats.CrossIndex()
-    for i, (a, _, _) in enumerate(sigs):
-        index.add(i, a)
+    bounds = np.concatenate(([0], np.cumsum(n_anchors)))
+    for i in range(len(docs)):
+        index.add(i, anchors[bounds[i] : bounds[i + 1]])
     partners = index.partners() if len(docs) > 1 else {}
+    all_docs = unpack_documents(packed, 0)
+    cache = _DocCache()
     for lo in range(0, len(docs), BATCH_SIZE):
-        rng = range(lo, min(lo + BATCH_SIZE, len(docs)))
-        batch = [(i, docs[i].id, docs[i].text, sigs[i][1], sigs[i][2]) for i in rng]
-        needed = {p for i in rng for p in partners.get(i, [])}
-        partner_docs = {p: (docs[p].id, docs[p].text, sigs[p][1]) for p in needed}
-        yield from score_batch(batch, partners, partner_docs, model)
+        batch = all_docs[lo : lo + BATCH_SIZE]
+        needed = {p for d in batch for p in partners.get(d.index, [])}
+        yield from score_docs(batch, partners, {p: all_docs[p] for p in needed}, model, cache)
 
 
 # ---- engines --------------------------------------------------------------------------------
 
 
 class _InProcess:
+    shares_fds = True  # pass 2 jobs read the spool through its file descriptor
+
     def __init__(self, model):
         self.model = model
+
+    def warm(self) -> None:
+        pass
 
     def map_ordered(self, fn: Callable, args_iter: Iterable[tuple], with_model: bool = False):
         for args in args_iter:
@@ -178,23 +373,38 @@ def _call_with_worker_model(fn, *args):
     return fn(*args, _WORKER_MODEL)
 
 
+def _nothing() -> None:
+    return None
+
+
 class _LocalPool:
-    """A process pool; at most 2 x workers batches in flight; results in submission order."""
+    """A process pool; at most 2 x workers batches in flight; results in submission order.
+    Forked workers (Linux) inherit the spool's file descriptor and read pass 2 inputs
+    themselves; elsewhere the inputs travel with the jobs."""
 
     def __init__(self, workers: int, model):
+        import multiprocessing
+
         self.workers = workers
         self.model = model
         self.pool = None
         self.in_flight = 2 * workers
+        self.method = "fork" if sys.platform == "linux" else "spawn"
+        self.context = multiprocessing.get_context(self.method)
+        self.shares_fds = self.method == "fork"
 
     def _start(self):
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         return ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.model,)
+            self.workers, mp_context=self.context, initializer=_init_worker, initargs=(self.model,)
         )
+
+    def warm(self) -> None:
+        """Start the workers now (before any other thread of ours exists: fork is safe)."""
+        if self.pool is None:
+            self.pool = self._start()
+            self.pool.submit(_nothing).result()
 
     def map_ordered(self, fn, args_iter, with_model: bool = False):
         args_iter = iter(args_iter)
@@ -224,7 +434,10 @@ class _LocalPool:
 
 
 class _DaskEngine:
-    """`distributed`: the model is broadcast to workers once; results gathered in order."""
+    """`distributed`: the model is broadcast to workers once; results gathered in order.
+    Workers may be on other machines: pass 2 inputs travel with the jobs, as bytes."""
+
+    shares_fds = False
 
     def __init__(self, workers: int, model, scheduler: str | None):
         try:
@@ -248,6 +461,9 @@ class _DaskEngine:
         self.model = self.client.scatter(model, broadcast=True) if model is not None else None
         self.in_flight = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
 
+    def warm(self) -> None:
+        pass
+
     def map_ordered(self, fn, args_iter, with_model: bool = False):
         pending: collections.deque = collections.deque()
         for args in args_iter:
@@ -270,77 +486,44 @@ class _DaskEngine:
             self.cluster.close()
 
 
-# ---- spool: the inputs, re-readable by position -----------------------------------------------
+# ---- spool: pass 1 results, re-readable by position -------------------------------------------
 
 
 class _Spool:
-    """Pass-1 results, written once to a temporary file and read back in order or by index:
-    per document a header, JSON [id, text, own occurrences] and the word ids (uint32)."""
-
-    HEADER = struct.Struct("<II")
+    """Packed documents (`pack_document`) back to back in an unlinked temporary file, with
+    the offset of each; read back by byte range (os.pread: no shared file position, so
+    forked workers read it through the inherited descriptor)."""
 
     def __init__(self, tmp_dir: str | None = None):
         fd, path = tempfile.mkstemp(prefix=".annotate-score-", suffix=".spool", dir=tmp_dir)
-        self.file = os.fdopen(fd, "wb")
-        self._random = open(path, "rb")  # independent offsets for random and in-order reads
-        self._sequential = open(path, "rb", buffering=1 << 20)
         os.unlink(path)  # nothing is left behind, however the process ends
-        self.offsets = array("q")
-        self.size = 0
-        self._cache: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+        self.file = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.fd = fd
+        self.offsets = array("q", [0])  # offsets[i] = start of document i; last = size
 
-    def append(self, doc_id: str, text: str, ids: bytes, within: list) -> None:
-        data = json.dumps([doc_id, text, within], ensure_ascii=False).encode("utf-8")
-        self.offsets.append(self.size)
-        self.file.write(self.HEADER.pack(len(data), len(ids)))
-        self.file.write(data)
-        self.file.write(ids)
-        self.size += self.HEADER.size + len(data) + len(ids)
+    def append(self, packed: bytes, sizes: Sequence[int]) -> None:
+        """Documents packed back to back, with their sizes."""
+        self.file.write(packed)
+        end = self.offsets[-1]
+        for s in sizes:
+            end += int(s)
+            self.offsets.append(end)
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self.offsets) - 1
 
-    def _read(self, f) -> tuple[str, str, bytes, list] | None:
-        head = f.read(self.HEADER.size)
-        if not head:
-            return None
-        n_data, n_ids = self.HEADER.unpack(head)
-        doc_id, text, within = json.loads(f.read(n_data))
-        return doc_id, text, f.read(n_ids), within
-
-    def get(self, i: int) -> tuple[str, str, bytes]:
-        """(id, text, word ids) of document i."""
-        hit = self._cache.get(i)
-        if hit is not None:
-            self._cache.move_to_end(i)
-            return hit
+    def flush(self) -> None:
         self.file.flush()
-        self._random.seek(self.offsets[i])
-        doc_id, text, ids, _ = self._read(self._random)
-        self._cache[i] = (doc_id, text, ids)
-        if len(self._cache) > 512:
-            self._cache.popitem(last=False)
-        return doc_id, text, ids
 
-    def batches(self, size: int) -> Iterator[list[tuple[int, str, str, bytes, list]]]:
-        self.file.flush()
-        reader = self._sequential
-        reader.seek(0)
-        batch: list = []
-        i = 0
-        while (rec := self._read(reader)) is not None:
-            doc_id, text, ids, within = rec
-            batch.append((i, doc_id, text, ids, within))
-            i += 1
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        """(offset, length) of documents first..last-1."""
+        return self.offsets[first], self.offsets[last] - self.offsets[first]
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self.fd, length, offset)
 
     def close(self) -> None:
-        for f in (self.file, self._random, self._sequential):
-            f.close()
+        self.file.close()
 
 
 # ---- writers --------------------------------------------------------------------------------
@@ -362,6 +545,10 @@ class _JsonlWriter:
 
     def write(self, record: dict) -> None:
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def write_text(self, text: str) -> None:
+        """Records already encoded as JSON Lines (by a worker)."""
+        self.stream.write(text)
 
     def close(self) -> None:
         self.stream.flush()
@@ -495,9 +682,19 @@ def score(
     else:
         runner = _InProcess(model)
     spool = _Spool()  # in $TMPDIR: as large as the input
+    pusher = None
     try:
-        n_docs, partners = _pass_signatures(iter_documents(paths), spool, runner, batch_size)
-        counts = _pass_score(spool, partners, runner, model, out, batch_size, push, project, stdout)
+        if push:
+            runner.warm()  # fork the workers before the push thread exists
+            version = getattr(model, "model_version", None) or repeats.MODEL_VERSION
+            pusher = _Pusher(project, version)
+        check = pusher.check if pusher is not None else (lambda: None)
+        n_docs, partners = _pass_signatures(iter_documents(paths), spool, runner, batch_size, check)
+        counts = _pass_score(spool, partners, runner, model, out, batch_size, pusher, stdout)
+    except BaseException:
+        if pusher is not None:
+            pusher.abandon()
+        raise
     finally:
         spool.close()
         runner.close()
@@ -518,72 +715,88 @@ def score(
     )
 
 
-def _pass_signatures(docs: Iterator[Document], spool: _Spool, runner, batch_size: int):
-    """Pass 1: signatures and own repeats of every document (spooled), joined into partners."""
+def _pass_signatures(docs: Iterator[Document], spool: _Spool, runner, batch_size: int, check):
+    """Pass 1: signatures and own repeats of every document (spooled), joined into partners.
+    `check()` is called after every batch (raises to stop early)."""
     index = repeats.CrossIndex()
     bar, advance = _progress("reading", None)
-    waiting: collections.deque = collections.deque()  # (id, text) of batches in flight
 
-    def text_batches():
-        batch: list[Document] = []
+    def batches():
+        batch: list[tuple[str, str]] = []
         first = 0
         for doc in docs:
-            batch.append(doc)
+            batch.append((doc.id, doc.text))
             if len(batch) >= batch_size:
-                waiting.append(batch)
-                yield [d.text for d in batch], first
+                yield batch, first
                 first += len(batch)
                 batch = []
         if batch:
-            waiting.append(batch)
-            yield [d.text for d in batch], first
+            yield batch, first
 
     i = 0
     try:
-        for signatures in runner.map_ordered(batch_signatures, text_batches()):
-            batch = waiting.popleft()
-            for doc, (anchors, ids, within) in zip(batch, signatures, strict=True):
-                spool.append(doc.id, doc.text, ids, within)
-                index.add(i, anchors)
+        for packed, sizes, anchors, n_anchors in runner.map_ordered(batch_signatures, batches()):
+            spool.append(packed, sizes)
+            ends = np.cumsum(n_anchors).tolist()
+            start = 0
+            for end in ends:
+                index.add(i, anchors[start:end])
+                start = end
                 i += 1
-            advance(len(signatures))
+            advance(len(sizes))
+            check()
     finally:
         if bar is not None:
             bar.stop()
     partners = index.partners() if i > 1 else {}
     index.close()
+    spool.flush()
     return i, partners
 
 
-def _pass_score(spool, partners, runner, model, out, batch_size, push, project, stdout) -> dict:
+def _jobs(spool: _Spool, partners: dict, batch_size: int, jsonl: bool, shares_fds: bool):
+    run = f"{os.getpid()}-{time.time_ns()}-{id(spool)}"  # worker caches are per run
+    n = len(spool)
+    for first in range(0, n, batch_size):
+        last = min(first + batch_size, n)
+        part = {i: partners[i] for i in range(first, last) if i in partners}
+        outside = sorted({p for ps in part.values() for p in ps if not first <= p < last})
+        partner_at = {p: spool.span(p, p + 1) for p in outside}
+        start, length = spool.span(first, last)
+        job = _Job(run, first, start, length, part, partner_at, jsonl)
+        if shares_fds:
+            job.fd = spool.fd
+        else:
+            job.data = spool.read(start, length)
+            job.partner_data = {p: spool.read(*at) for p, at in partner_at.items()}
+        yield (job,)
+
+
+def _pass_score(
+    spool, partners, runner, model, out, batch_size, pusher: _Pusher | None, stdout
+) -> dict:
+    """Pass 2: records in input order to the output (and to Label Studio)."""
     counts = {"repeats": 0, "docs_with_repeats": 0, "model": 0, "pushed": 0}
-
-    def jobs():
-        for batch in spool.batches(batch_size):
-            needed = {p for b in batch for p in partners.get(b[0], [])}
-            in_batch = {b[0] for b in batch}
-            part = {b[0]: partners[b[0]] for b in batch if b[0] in partners}
-            yield batch, part, {p: spool.get(p) for p in sorted(needed - in_batch)}
-
     bar, advance = _progress("scoring", len(spool))
 
-    def records() -> Iterator[dict]:
-        for batch_records in runner.map_ordered(score_batch, jobs(), with_model=True):
-            for r in batch_records:
-                n_rep = sum(1 for s in r["spans"] if s.get("source") == repeats.DETECTOR)
-                counts["repeats"] += n_rep
-                counts["docs_with_repeats"] += bool(n_rep)
-                counts["model"] += len(r["spans"]) - n_rep
-                yield r
-            advance(len(batch_records))
-
     def write_all(writer) -> None:
-        if push:
-            _push_while_writing(records(), writer, project, model, counts)
-        else:
-            for r in records():
+        jsonl = isinstance(writer, _JsonlWriter) and pusher is None
+        jobs = _jobs(spool, partners, batch_size, jsonl, runner.shares_fds)
+        for records, text, batch_counts in runner.map_ordered(score_job, jobs, with_model=True):
+            for key, value in batch_counts.items():
+                counts[key] += value
+            if text is not None:
+                writer.write_text(text)
+                advance(text.count("\n"))
+                continue
+            for r in records:
                 writer.write(r)
+            if pusher is not None:
+                pusher.put(records)
+            advance(len(records))
         writer.close()
+        if pusher is not None:
+            counts.update(pusher.finish())
 
     try:
         if out is None and stdout is None:
@@ -613,23 +826,71 @@ def _pass_score(spool, partners, runner, model, out, batch_size, push, project, 
     return counts
 
 
-def _push_while_writing(records: Iterator[dict], writer, project, model, counts) -> None:
-    """Hand every record to Label Studio (push_predictions) as it passes on to the writer."""
-    from annotate.studio.client import push_predictions
+class _Pusher:
+    """Sends records to Label Studio (`push_predictions`) from a background thread, started
+    before pass 1 so the project and its tasks are looked up while documents are read, and
+    fed batch by batch in pass 2 through a bounded queue (a few batches held at most)."""
 
-    version = getattr(model, "model_version", None) or repeats.MODEL_VERSION
-    kwargs: dict[str, Any] = {"model_version": version}
-    if project is not None:
-        kwargs["project"] = project
+    _END = None
 
-    def feed() -> Iterator[dict]:
-        for r in records:
-            writer.write(r)
-            yield r
+    def __init__(self, project: str | None, model_version: str, max_batches: int = 4):
+        import queue
+        import threading
 
-    result = push_predictions(feed(), **kwargs)
-    for r in records:  # whatever push_predictions left unread
-        writer.write(r)
-    if isinstance(result, dict):
-        for key in ("pushed", "already", "missing"):
-            counts[key] = int(result.get(key, 0))
+        self.queue: queue.Queue = queue.Queue(max_batches)
+        self.error: BaseException | None = None
+        self.ended = False
+        self.result: dict = {}
+        kwargs: dict[str, Any] = {"model_version": model_version}
+        if project is not None:
+            kwargs["project"] = project
+        self.thread = threading.Thread(target=self._run, args=(kwargs,), daemon=True)
+        self.thread.start()
+
+    def _records(self) -> Iterator[dict]:
+        while (batch := self.queue.get()) is not self._END:
+            yield from batch
+        self.ended = True
+
+    def _run(self, kwargs) -> None:
+        from annotate.studio.client import push_predictions
+
+        try:
+            result = push_predictions(self._records(), **kwargs)
+            self.result = result if isinstance(result, dict) else {}
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+        finally:
+            while not self.ended:  # unblock a producer, whatever happened
+                self.ended = self.queue.get() is self._END
+
+    def check(self) -> None:
+        """Raise the push's error, if it failed (e.g. no such project)."""
+        if self.error is not None:
+            raise self.error
+
+    def put(self, records: list[dict]) -> None:
+        import queue
+
+        while True:
+            self.check()
+            try:
+                self.queue.put(records, timeout=0.5)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    self.check()
+                    raise RuntimeError("the push to Label Studio stopped") from None
+
+    def finish(self) -> dict:
+        """Wait for the last batch to be sent; counts pushed/already/missing."""
+        self.put(self._END)
+        self.thread.join()
+        self.check()
+        return {k: int(self.result.get(k, 0)) for k in ("pushed", "already", "missing")}
+
+    def abandon(self) -> None:
+        """Stop feeding (on an error elsewhere): the thread ends after what it has."""
+        if self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.queue.put(self._END, timeout=5)
