@@ -132,55 +132,74 @@ def write_corpus(
     schema: Schema | None = None,
     where: str = "corpus",
 ) -> dict[str, Any]:
-    """Check every row and write the corpus atomically. Returns the `corpus.json` content."""
+    """Check every row and write the corpus atomically. Returns the `corpus.json` content.
+
+    Streams: rows are checked, counted and written to Arrow as they come (1000 at a time),
+    so a generator of rows is never held in memory."""
     import datasets
+    from datasets.arrow_writer import ArrowWriter
 
     if not sys.stderr.isatty():
         datasets.disable_progress_bars()  # quiet in pipes and CI
     schema = schema or load_schema()
-    rows = list(rows)
+    feats = features()
+    counts = _Counts()
     seen: set[str] = set()
-    for r in rows:
-        if r["id"] in seen:
-            raise BadInput(f"duplicate document id {r['id']!r}", where)
-        seen.add(r["id"])
-        check_row(r, schema, where)
-    info = {
-        "schema_version": SCHEMA_VERSION,
-        "label_config_sha256": schema.sha256,
-        "source": source,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "counts": _counts(rows),
-    }
     with atomic_path(out_dir, directory=True) as tmp:
-        ds = _to_dataset(rows)
+        rows_file = tmp / "rows.arrow"
+        writer = ArrowWriter(features=feats, path=str(rows_file), writer_batch_size=1000)
+        try:
+            for r in rows:
+                if r["id"] in seen:
+                    raise BadInput(f"duplicate document id {r['id']!r}", where)
+                seen.add(r["id"])
+                check_row(r, schema, where)
+                counts.add(r)
+                writer.write({name: r[name] for name in feats})
+            writer.finalize()
+        finally:
+            writer.close()
+        if counts.documents:
+            ds = datasets.Dataset.from_file(str(rows_file))
+        else:
+            ds = datasets.Dataset.from_dict({name: [] for name in feats}, features=feats)
         ds.save_to_disk(str(tmp / "data"))
+        del ds
+        rows_file.unlink()
+        info = {
+            "schema_version": SCHEMA_VERSION,
+            "label_config_sha256": schema.sha256,
+            "source": source,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "counts": counts.as_dict(),
+        }
         (tmp / "corpus.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return info
 
 
-def _to_dataset(rows: list[dict], chunk: int = 1000):
-    """Arrow in chunks: converting all rows at once costs several times their size in memory."""
-    from datasets import Dataset, concatenate_datasets
+class _Counts:
+    """What corpus.json counts, gathered row by row."""
 
-    feats = features()
-    if not rows:
-        return Dataset.from_dict({name: [] for name in feats}, features=feats)
-    parts = [
-        Dataset.from_list(rows[i : i + chunk], features=feats) for i in range(0, len(rows), chunk)
-    ]
-    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    def __init__(self) -> None:
+        self.documents = self.spans = self.doc_labels = 0
+        self.controls: Counter = Counter()
+        self.annotators: set[str] = set()
 
+    def add(self, r: dict) -> None:
+        self.documents += 1
+        self.spans += len(r["spans"])
+        self.doc_labels += len(r["doc_labels"])
+        self.controls.update(r["annotated"])
+        self.annotators.update(annotators_of(r))
 
-def _counts(rows: list[dict]) -> dict[str, Any]:
-    controls = Counter(c for r in rows for c in r["annotated"])
-    return {
-        "documents": len(rows),
-        "spans": sum(len(r["spans"]) for r in rows),
-        "doc_labels": sum(len(r["doc_labels"]) for r in rows),
-        "annotated": dict(sorted(controls.items())),
-        "annotators": sorted({a for r in rows for a in annotators_of(r)}),
-    }
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "spans": self.spans,
+            "doc_labels": self.doc_labels,
+            "annotated": dict(sorted(self.controls.items())),
+            "annotators": sorted(self.annotators),
+        }
 
 
 def read_corpus(path: str | Path):
