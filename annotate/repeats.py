@@ -42,7 +42,7 @@ X_DROP = 8  # stop extending when the score falls this far below its best
 MIN_SIMILARITY = 0.8  # matched words / words of the longer occurrence
 SEEDS_PER_SHINGLE = 8  # earlier occurrences of one shingle tried as seeds
 ANCHOR_WORDS = 4  # anchors (cross-document signatures) are hashes of 4-word shingles...
-WINNOW_WINDOW = 4  # ...the minimum of every 4 consecutive ones: any 7 verbatim words share one
+WINNOW_WINDOW = 3  # ...the minimum of every 3 consecutive ones: any 6 verbatim words share one
 COMMON_DF = 50  # an anchor in more documents than this is "common" (boilerplate, phrases)
 MAX_PARTNERS = 16  # partner documents aligned per document
 MIN_VOTES = 2  # shared anchors needed to propose a partner document
@@ -192,7 +192,7 @@ def anchors(ids: Sequence[int], shingles: np.ndarray | None = None) -> np.ndarra
     """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
 
     Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
-    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 7 words shares at least one anchor.
+    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 6 words shares at least one anchor.
     """
     if shingles is None or ANCHOR_WORDS != SEED_WORDS:
         shingles = shingle_hashes(ids, ANCHOR_WORDS)

@@ -320,3 +320,52 @@ def test_tandem_and_degenerate_texts_stay_fast():
             assert (r.start, r.end) != (r.of_start, r.of_end)
         covered = sum(r.end - r.start for r in found)
         assert covered >= 0.9 * len(text.strip())
+
+
+def test_short_edited_copies_across_documents_are_all_found():
+    # 13-word passages whose copies differ in the middle word: two verbatim runs of 6 words.
+    # The cross-document index must propose every such pair (any 6 verbatim words share an
+    # anchor, and a partner needs two), and the alignment must bridge the change.
+    rng = random.Random(3)
+
+    def fresh(n):
+        return [
+            "".join(rng.choice("bcdfghjklmnpqrstvwxz") + rng.choice("aeiou") for _ in range(4))
+            for _ in range(n)
+        ]
+
+    texts, passages = [], []
+    for _ in range(12):
+        p = fresh(13)
+        changed = p[:6] + fresh(1) + p[7:]
+        passages.append((" ".join(p), " ".join(changed)))
+        texts.append(" ".join(fresh(40)) + ". " + " ".join(p) + ". " + " ".join(fresh(40)))
+        texts.append(" ".join(fresh(30)) + ". " + " ".join(changed) + ". " + " ".join(fresh(50)))
+    result = repeated_passages(docs(*texts))
+    for k, (original, changed) in enumerate(passages):
+        a, b = f"d{2 * k}", f"d{2 * k + 1}"
+        assert [(r.text, r.of_id) for r in result[a]] == [(original, b)]
+        assert [(r.text, r.of_id) for r in result[b]] == [(changed, a)]
+        assert result[b][0].score == round(12 / 13, 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from(list("aZ9_ \n.,-’İıΣσςßé😀𝐀𝟗٣") + ["\u0301", "\ud800"]),
+            st.characters(),
+        ),
+        max_size=60,
+    )
+)
+def test_numpy_tokens_match_the_regex_definition_of_a_word(text):
+    from annotate.repeats import tokens
+
+    ids, starts, ends = tokens(text)
+    ms = list(WORD.finditer(text))
+    assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [m.span() for m in ms]
+    # ids are a function of the lower-cased word: equal for equal words in any other text
+    for i, m in zip(ids.tolist(), ms, strict=True):
+        alone = tokens("(" + m.group().lower() + ")")[0].tolist()
+        assert alone == [i] or len(m.group().lower()) != len(m.group())
