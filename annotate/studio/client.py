@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -602,51 +604,67 @@ def pull_corpus(out_dir: str | Path, *, project: str) -> dict[str, Any]:
     pid = proj["id"]
     users = _users(api)
     counts: Counter = Counter()
-    rows: dict[str, dict] = {}
-    bar, bar_task = _progress(proj.get("task_number"), f"pull from {project!r}")
-    try:
-        if bar:
-            bar.start()
-        for task in api.tasks(pid, fields="all", page_size=200):
-            counts["tasks"] += 1
+    # rows go to a temporary file as they arrive; memory holds doc id -> where its rows are
+    places: dict[str, list[tuple[int, int]]] = {}
+    with tempfile.TemporaryFile(prefix="annotate-pull-") as spool:
+        bar, bar_task = _progress(proj.get("task_number"), f"pull from {project!r}")
+        try:
             if bar:
-                bar.advance(bar_task)
-            row = ls.rows_from_task(task, schema, users=users, counts=counts)
-            if not row["annotators"]:
-                continue
-            if row["id"] in rows:  # the same document twice in the project: one row
-                first = rows[row["id"]]
-                if first["text"] != row["text"]:
-                    raise BadInput(
-                        f"two tasks hold different texts for document {row['id']!r}",
-                        f"Label Studio project {project!r}",
-                    )
-                for key in ("spans", "doc_labels", "annotators", "annotated"):
-                    first[key] = first[key] + row[key]
-                first["annotators"] = sorted(set(first["annotators"]))
-                first["annotated"] = sorted(set(first["annotated"]))
-                continue
-            rows[row["id"]] = row
-    finally:
-        if bar:
-            bar.stop()
-    if not rows:
-        raise StudioError(
-            f"project {project!r} has no submitted annotation yet ({counts['tasks']} task(s), "
-            f"{counts['skipped']} skipped): nothing to pull, {out_dir} left as it was"
+                bar.start()
+            for task in api.tasks(pid, fields="all", page_size=200):
+                counts["tasks"] += 1
+                if bar:
+                    bar.advance(bar_task)
+                row = ls.rows_from_task(task, schema, users=users, counts=counts)
+                if not row["annotators"]:
+                    continue
+                data = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+                places.setdefault(row["id"], []).append((spool.tell(), len(data)))
+                spool.write(data)
+        finally:
+            if bar:
+                bar.stop()
+        if not places:
+            raise StudioError(
+                f"project {project!r} has no submitted annotation yet ({counts['tasks']} task(s), "
+                f"{counts['skipped']} skipped): nothing to pull, {out_dir} left as it was"
+            )
+
+        def read(place: tuple[int, int]) -> dict:
+            spool.seek(place[0])
+            return pickle.loads(spool.read(place[1]))
+
+        def rows() -> Iterator[dict]:
+            """One row per document, in first-seen order; the same document in several
+            tasks: one row holding all their annotations."""
+            for doc_id, where in places.items():
+                first = read(where[0])
+                for place in where[1:]:
+                    row = read(place)
+                    if first["text"] != row["text"]:
+                        raise BadInput(
+                            f"two tasks hold different texts for document {doc_id!r}",
+                            f"Label Studio project {project!r}",
+                        )
+                    for key in ("spans", "doc_labels", "annotators", "annotated"):
+                        first[key] = first[key] + row[key]
+                    first["annotators"] = sorted(set(first["annotators"]))
+                    first["annotated"] = sorted(set(first["annotated"]))
+                yield first
+
+        spool.flush()
+        info = write_corpus(
+            rows(),
+            out_dir,
+            source={"label_studio": url, "project": project, "project_id": pid},
+            schema=schema,
+            where=f"Label Studio project {project!r}",
         )
-    info = write_corpus(
-        rows.values(),
-        out_dir,
-        source={"label_studio": url, "project": project, "project_id": pid},
-        schema=schema,
-        where=f"Label Studio project {project!r}",
-    )
     return {
         "out": str(out_dir),
         "project": project,
         "tasks": counts["tasks"],
-        "documents": len(rows),
+        "documents": info["counts"]["documents"],
         "annotations": counts["submitted"],
         "skipped": counts["skipped"],
         "annotators": info["counts"]["annotators"],
