@@ -546,12 +546,9 @@ class CrossIndex:
             self._dir = tempfile.TemporaryDirectory(prefix="annotate-anchors-", dir=self.tmp_dir)
         keys = np.concatenate(self._parts)
         self._parts, self._held = [], 0
-        bucket = (keys >> np.uint64(32)) % np.uint64(self.n_buckets)
-        for i in range(self.n_buckets):
-            part = keys[bucket == i]
-            if len(part):
-                with open(self._bucket_path("a", i), "ab") as f:
-                    part.tofile(f)
+        for i, part in _partition(keys, (keys >> np.uint64(32)) % np.uint64(self.n_buckets)):
+            with open(self._bucket_path("a", i), "ab") as f:
+                part.tofile(f)
 
     def partners(self) -> dict[int, list[int]]:
         """doc index -> partner doc indices (most votes first, at most MAX_PARTNERS)."""
@@ -575,12 +572,9 @@ class CrossIndex:
                 continue
             pairs = _pair_votes(np.fromfile(path, dtype=np.uint64))
             os.unlink(path)
-            owner = (pairs >> np.uint64(32)) % np.uint64(n_pb)
-            for j in range(n_pb):
-                part = pairs[owner == j]
-                if len(part):
-                    with open(self._bucket_path("p", j), "ab") as f:
-                        part.tofile(f)
+            for j, part in _partition(pairs, (pairs >> np.uint64(32)) % np.uint64(n_pb)):
+                with open(self._bucket_path("p", j), "ab") as f:
+                    part.tofile(f)
         docs, partners, counts = [], [], []
         for j in range(n_pb):
             path = self._bucket_path("p", j)
@@ -602,12 +596,29 @@ class CrossIndex:
             self._dir = None
 
 
+def _partition(keys: np.ndarray, bucket: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(bucket, its keys in input order) for every non-empty bucket (one stable radix sort)."""
+    small = bucket.astype(np.uint16)
+    order = np.argsort(small, kind="stable")
+    counts = np.bincount(small)
+    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+    ordered = keys[order]
+    return [(i, ordered[bounds[i] : bounds[i + 1]]) for i in range(len(counts)) if counts[i]]
+
+
 def _pair_votes(keys: np.ndarray) -> np.ndarray:
     """Anchor keys (hash << 32 | doc) -> vote keys (doc << 32 | partner doc)."""
     if len(keys) == 0:
         return np.zeros(0, np.uint64)
     keys = np.sort(keys)
     h = keys >> np.uint64(32)
+    same = h[1:] == h[:-1]
+    shared = np.zeros(len(keys), dtype=bool)  # anchors held by one document cast no vote
+    shared[1:] = same
+    shared[:-1] |= same
+    keys, h = keys[shared], h[shared]
+    if len(keys) == 0:
+        return np.zeros(0, np.uint64)
     doc = keys & np.uint64(0xFFFFFFFF)
     new_group = np.ones(len(keys), dtype=bool)
     new_group[1:] = h[1:] != h[:-1]
@@ -617,14 +628,13 @@ def _pair_votes(keys: np.ndarray) -> np.ndarray:
     size = sizes[group_id]
     first = starts[group_id]
     idx = np.arange(len(keys))
-    shared = size >= 2
     # the first holder votes for the second; later holders for the first (rare) or previous
     partner_idx = np.where(idx == first, idx + 1, np.where(size > COMMON_DF, idx - 1, first))
-    partner_idx = np.minimum(partner_idx, len(keys) - 1)
-    votes = (doc[shared] << np.uint64(32)) | doc[partner_idx[shared]]
+    votes = (doc << np.uint64(32)) | doc[partner_idx]
+    if RARE_DF <= 0:
+        return votes
     # an anchor only 2-3 documents share is strong evidence: it counts twice
-    rare = size[shared] <= RARE_DF
-    return np.concatenate([votes, votes[rare]])
+    return np.concatenate([votes, votes[size <= RARE_DF]])
 
 
 def _count_votes(parts: list[np.ndarray]):

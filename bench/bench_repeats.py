@@ -343,14 +343,16 @@ def synthetic_docs(n: int, seed: int = 5) -> list[str]:
 
 
 def _sig(texts):
-    return [repeats.anchors(repeats.word_ids(t)) for t in texts]
+    """Anchors of each text, returned as one array and the lengths (cheap to pickle)."""
+    sigs = [repeats.anchors(repeats.tokens(t)[0]) for t in texts]
+    return np.concatenate(sigs), [len(s) for s in sigs]
 
 
 def _align_batch(payload):
     out = 0
     for doc, partners in payload:
-        ids = repeats.word_ids(doc)
-        pids = {i: repeats.word_ids(t) for i, t in partners.items()}
+        ids = repeats.tokens(doc)[0]
+        pids = {i: repeats.tokens(t)[0] for i, t in partners.items()}
         out += len(repeats.doc_occurrences(-1, ids, pids))
     return out
 
@@ -374,9 +376,11 @@ def cross_speed(n: int, workers: int) -> dict:
     batches = [docs[i : i + 500] for i in range(0, n, 500)]
     k = 0
     with ProcessPoolExecutor(workers) as pool:
-        for sigs in pool.map(_sig, batches):
-            for s in sigs:
-                index.add(k, s)
+        for flat, lengths in pool.map(_sig, batches):
+            at = 0
+            for n_anchors in lengths:
+                index.add(k, flat[at : at + n_anchors])
+                at += n_anchors
                 k += 1
     c1, t1 = _cpu(), time.perf_counter()
     partners = index.partners()
