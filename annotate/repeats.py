@@ -130,16 +130,14 @@ def _hash_runs(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     return (h >> _SHIFT32).astype(np.uint32)
 
 
-def tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Words of `text`: ids (uint32, of the lower-cased word, the same in every process),
-    character starts and ends (int64), computed with numpy over the whole text."""
+def _word_bounds(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Code points of `text`, and character starts and ends of its words."""
     points = _code_points(text)
     if len(points) == 0:
         z = np.zeros(0, dtype=np.int64)
-        return np.zeros(0, dtype=np.uint32), z, z
+        return points, z, z
     table = _word_table()
-    n = len(points)
-    is_word = np.zeros(n + 2, dtype=bool)  # padded with a non-word on both sides
+    is_word = np.zeros(len(points) + 2, dtype=bool)  # padded with a non-word at both ends
     if int(points.max()) < 0x10000:
         is_word[1:-1] = table[points]
     else:  # astral code points (emoji, rare scripts): looked up one by one
@@ -149,7 +147,15 @@ def tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         high = np.flatnonzero(~low)
         inner[high] = [bool(WORD.fullmatch(chr(c))) for c in points[high].tolist()]
     edges = np.flatnonzero(is_word[1:] != is_word[:-1])
-    starts, ends = edges[0::2], edges[1::2]
+    return points, edges[0::2], edges[1::2]
+
+
+def tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Words of `text`: ids (uint32, of the lower-cased word, the same in every process),
+    character starts and ends (int64), computed with numpy over the whole text."""
+    points, starts, ends = _word_bounds(text)
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.uint32), starts, ends
     lowered = text.lower()
     if len(lowered) == len(text):  # one code point for one (the usual case)
         return _hash_runs(_code_points(lowered), starts, ends), starts, ends
@@ -168,7 +174,7 @@ def word_ids(text: str) -> list[int]:
 
 def word_spans(text: str) -> list[tuple[int, int]]:
     """Character [start, end) of every word, in order."""
-    _, starts, ends = tokens(text)
+    _, starts, ends = _word_bounds(text)
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
@@ -493,7 +499,7 @@ def to_repeats(
 
 
 def _bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
-    _, starts, ends = tokens(text)
+    _, starts, ends = _word_bounds(text)
     return starts, ends
 
 
