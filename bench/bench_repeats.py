@@ -17,6 +17,7 @@ documents of ~5 KB (Zipf-distributed words from the PTC vocabulary, 2% with a co
 and 5% with a shared footer).
 
     .venv/bin/python bench/bench_repeats.py [--sizes 10000,100000] [--workers 2]
+        [--skip-quality] [--compare-with GIT_REV]
 
 Prints figures and writes bench/out/bench_repeats.json.
 """
@@ -334,6 +335,55 @@ def within_speed(reps: int = 3) -> dict:
     return {"documents": len(texts), "mean_kb": round(kb, 1), "docs_per_cpu_s": len(texts) / best}
 
 
+def compare_with(rev: str, n_synthetic: int = 1000, reps: int = 3) -> dict:
+    """Per-document CPU time of this checkout's detector and of `annotate/repeats.py` at git
+    revision `rev`, measured interleaved in one process (fair on a shared machine): the
+    cross-document signature, score's pass 1 (`signature`: + within-document alignment) and
+    `repeats_within`, on the PTC articles and on synthetic 5 KB documents."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:annotate/repeats.py"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "repeats_before.py"
+        path.write_bytes(source)
+        spec = importlib.util.spec_from_file_location("repeats_before", path)
+        before = importlib.util.module_from_spec(spec)
+        sys.modules["repeats_before"] = before
+        spec.loader.exec_module(before)
+    corpora = {
+        "ptc": [read_text_file(p) for p in sorted(PTC.glob("article*.txt"))],
+        "synthetic": synthetic_docs(n_synthetic, seed=11),
+    }
+
+    def ids(m, t):
+        return m.tokens(t)[0] if hasattr(m, "tokens") else m.word_ids(t)
+
+    tasks = {
+        "anchors": lambda m, t: m.anchors(ids(m, t)),
+        "signature": lambda m, t: m.signature(t, 0),
+        "repeats_within": lambda m, t: m.repeats_within(t),
+    }
+    out: dict = {"before": rev, "load_average": os.getloadavg()}
+    for corpus, texts in corpora.items():
+        for task, fn in tasks.items():
+            best = {}
+            for _ in range(reps):
+                for label, m in (("before", before), ("after", repeats)):
+                    t0 = time.process_time()
+                    for t in texts:
+                        fn(m, t)
+                    us = (time.process_time() - t0) / len(texts) * 1e6
+                    best[label] = min(best.get(label, us), us)
+            out[f"{corpus}_{task}_us_per_doc"] = {k: round(v) for k, v in best.items()}
+    return out
+
+
 # ---- cross-document scale ----------------------------------------------------------------------
 
 
@@ -441,8 +491,18 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--compare-with", metavar="REV", help="per-document CPU against git REV")
     args = ap.parse_args()
     results: dict = {"detector": repeats.MODEL_VERSION}
+    if args.compare_with:
+        results["compare"] = compare_with(args.compare_with)
+        for k, v in results["compare"].items():
+            if k.endswith("_us_per_doc"):
+                print(
+                    f"{k}: {args.compare_with} {v['before']} us, now {v['after']} us "
+                    f"({v['before'] / v['after']:.1f}x)"
+                )
+        print(f"  load average {results['compare']['load_average'][0]:.1f}")
     if not args.skip_quality:
         results["quality"] = quality()
         q = results["quality"]
