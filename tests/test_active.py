@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from annotate import corpus
-from annotate.active import closeness, select_documents, select_uncertain, uncertainty
+from annotate.active import (
+    closeness,
+    select_documents,
+    select_uncertain,
+    span_uncertainties,
+    threshold_closeness,
+    total_token_entropy,
+    uncertainty,
+)
 from annotate.documents import Document
 from annotate.errors import BadInput
 
@@ -77,17 +85,76 @@ def test_only_near_copies_left_are_taken_anyway():
     assert sorted(p["index"] for p in picked) == [0, 1, 2]
 
 
+def test_total_token_entropy_counts_undecided_tokens_in_bits():
+    assert total_token_entropy(np.array([])) == 0.0
+    assert total_token_entropy(np.array([0.0, 1.0, 0.0])) == pytest.approx(0.0, abs=1e-9)
+    assert total_token_entropy(np.array([0.5, 0.5, 0.5])) == pytest.approx(3.0)
+    # entropy is symmetric around 0.5 and adds up over tokens
+    assert total_token_entropy(np.array([0.2])) == pytest.approx(total_token_entropy([0.8]))
+    many = total_token_entropy(np.full(40, 0.3))
+    few = total_token_entropy(np.full(4, 0.3))
+    assert many == pytest.approx(10 * few)
+    # the length-normalised score of the earlier selection does not see the difference
+    assert threshold_closeness(np.full(40, 0.3), 0.35) == pytest.approx(
+        threshold_closeness(np.full(4, 0.3), 0.35)
+    )
+
+
+class FixedTagger:
+    """SpanTagger.token_proba interface: set token scores per text."""
+
+    def __init__(self, by_text: dict[str, np.ndarray]):
+        self.by_text = by_text
+        self.calls = 0
+
+    def token_proba(self, texts):
+        self.calls += 1
+        return [[(0, 1)] * len(self.by_text[t]) for t in texts], [self.by_text[t] for t in texts]
+
+
+def test_span_uncertainties_are_total_token_entropy_over_the_pool_maximum():
+    tagger = FixedTagger(
+        {
+            "sure": np.array([0.01, 0.99, 0.02]),
+            "long undecided": np.full(30, 0.5),
+            "short undecided": np.full(3, 0.5),
+        }
+    )
+    u = span_uncertainties(tagger, ["sure", "long undecided", "short undecided"])
+    assert u[1] == pytest.approx(1.0)
+    assert u[2] == pytest.approx(0.1)
+    assert 0.0 < u[0] < 0.05
+    assert span_uncertainties(FixedTagger({"x": np.zeros(2)}), ["x"]) == [0.0]
+
+
 class FixedModel:
     """Model.predict interface with set probabilities per text (for select_documents)."""
 
     model_version = "fixed-1"
     frame_thresholds = {"Political": 0.3}
 
-    def __init__(self, by_text: dict[str, float]):
+    def __init__(self, by_text: dict[str, float], tagger=None):
         self.by_text = by_text
+        self.tagger = tagger
 
     def predict(self, texts):
         return [record(self.by_text[t], {"Political": 0.3}) for t in texts]
+
+
+def test_select_documents_prefers_documents_with_many_undecided_tokens():
+    # the document-level probability says nothing (all 0.99): the token scores decide
+    texts = TOPICS[:6]
+    token_scores = {t: np.full(5, 0.02) for t in texts}
+    token_scores[texts[3]] = np.full(60, 0.45)  # many undecided tokens
+    token_scores[texts[1]] = np.full(6, 0.45)  # few undecided tokens
+    tagger = FixedTagger(token_scores)
+    docs = [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    chosen, scores = select_documents(docs, FixedModel(dict.fromkeys(texts, 0.99), tagger), 2)
+    assert [d.id for d in chosen] == ["d3", "d1"]
+    assert tagger.calls == 1
+    # the frame probability sits on its threshold for all: span part 1.0 and 0.1
+    assert scores["d3"] == pytest.approx(0.0)
+    assert scores["d1"] == pytest.approx(1 - (0.1 + 1.0) / 2, abs=1e-3)
 
 
 def test_select_documents_returns_prediction_scores_low_for_uncertain():
@@ -213,7 +280,16 @@ def test_push_select_sends_exactly_n_tasks_with_uncertainty_scores(
     assert settings["sampling"] == "Uncertainty sampling"
     assert settings["model_version"] == model.model_version
     # the five chosen are more uncertain than the documents left in the pool, bar diversity
-    left = [d for d in read_documents([pool]) if d.id not in expected_scores]
-    left_u = [uncertainty(p, model.frame_thresholds) for p in model.predict([d.text for d in left])]
+    # (total token entropy of the span tagger, normalised over the pool, and the frames)
+    pool_docs = read_documents([pool])
+    texts = [d.text for d in pool_docs]
+    spans = span_uncertainties(model.tagger, texts)
+    every = {
+        d.id: uncertainty(p, model.frame_thresholds, s)
+        for d, p, s in zip(pool_docs, model.predict(texts), spans, strict=True)
+    }
+    for doc_id, score in expected_scores.items():
+        assert score == pytest.approx(1 - every[doc_id], abs=1e-5)
+    left_u = [u for doc_id, u in every.items() if doc_id not in expected_scores]
     chosen_u = [1 - s for s in expected_scores.values()]
     assert np.mean(chosen_u) > np.mean(left_u)
