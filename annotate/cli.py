@@ -152,7 +152,10 @@ def push(
     batch_size: Annotated[int, typer.Option(help="Tasks per request.")] = 500,
     select: Annotated[
         int | None,
-        typer.Option(help="With --model: push only the N documents the model is least sure of."),
+        typer.Option(
+            help="With --model: push only the N documents the model is least sure of "
+            "(most undecided tokens, and frames), near-copies skipped."
+        ),
     ] = None,
 ) -> None:
     """Import documents as Label Studio tasks, with repeated-passage pre-annotations."""
