@@ -281,7 +281,8 @@ class _Job:
     at spool bytes [start, start + sum(sizes)), their partners (index -> partner indices) and
     where each partner outside the batch is packed (index -> (offset, length)). The bytes come
     either from the spool's file descriptor `fd` (a forked worker or this process) or with the
-    job (`data`: the batch, `partner_data`: index -> packed partner)."""
+    job (`data`: the batch, `partner_data`: index -> packed partner), or from `path` (workers of
+    a Dask LocalCluster: other processes on this machine)."""
 
     run: str
     first: int
@@ -291,6 +292,7 @@ class _Job:
     partner_at: dict[int, tuple[int, int]]
     jsonl: bool
     fd: int | None = None
+    path: str | None = None  # the spool as another local process sees it (/proc/PID/fd/N)
     data: bytes | None = None
     partner_data: dict[int, bytes] | None = None
 
@@ -299,7 +301,8 @@ def score_job(job: _Job, model: Any = None) -> tuple[list[dict] | None, str | No
     """Run one pass-2 job: (records, or None when `job.jsonl`; JSON Lines text, or None; counts)."""
     cache = _CACHE
     cache.start(job.run)
-    data = job.data if job.data is not None else os.pread(job.fd, job.length, job.start)
+    fd = job.fd if job.path is None else _open_spool(job.path, job.run)
+    data = job.data if job.data is not None else os.pread(fd, job.length, job.start)
     batch = unpack_documents(data, job.first)
     partner_docs = {}
     for p, (offset, length) in job.partner_at.items():
@@ -308,7 +311,7 @@ def score_job(job: _Job, model: Any = None) -> tuple[list[dict] | None, str | No
             if job.partner_data is not None:
                 raw = job.partner_data[p]
             else:
-                raw = os.pread(job.fd, length, offset)
+                raw = os.pread(fd, length, offset)
             (d,) = unpack_documents(raw, p)
         partner_docs[p] = d
     records = score_docs(batch, job.partners, partner_docs, model, cache)
@@ -316,6 +319,21 @@ def score_job(job: _Job, model: Any = None) -> tuple[list[dict] | None, str | No
     if job.jsonl:
         return None, _jsonl(records), counts
     return records, None, counts
+
+
+_OPEN_SPOOL: dict[str, tuple[str, int]] = {}  # path -> (run, descriptor), in a Dask worker
+
+
+def _open_spool(path: str, run: str) -> int:
+    held = _OPEN_SPOOL.get(path)
+    if held is not None and held[0] == run:
+        return held[1]
+    for _, fd in _OPEN_SPOOL.values():
+        os.close(fd)
+    _OPEN_SPOOL.clear()
+    fd = os.open(path, os.O_RDONLY)
+    _OPEN_SPOOL[path] = (run, fd)
+    return fd
 
 
 def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dict]:
@@ -339,10 +357,12 @@ def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dic
 
 
 class _InProcess:
-    shares_fds = True  # pass 2 jobs read the spool through its file descriptor
-
     def __init__(self, model):
         self.model = model
+
+    def spool_access(self, spool: _Spool) -> dict:
+        """How pass 2 jobs reach the spool: its descriptor (here)."""
+        return {"fd": spool.fd}
 
     def warm(self) -> None:
         pass
@@ -391,7 +411,6 @@ class _LocalPool:
         self.in_flight = 2 * workers
         self.method = "fork" if sys.platform == "linux" else "spawn"
         self.context = multiprocessing.get_context(self.method)
-        self.shares_fds = self.method == "fork"
 
     def _start(self):
         from concurrent.futures import ProcessPoolExecutor
@@ -399,6 +418,10 @@ class _LocalPool:
         return ProcessPoolExecutor(
             self.workers, mp_context=self.context, initializer=_init_worker, initargs=(self.model,)
         )
+
+    def spool_access(self, spool: _Spool) -> dict:
+        """Forked workers inherit the spool's descriptor; spawned ones get bytes (empty)."""
+        return {"fd": spool.fd} if self.method == "fork" else {}
 
     def warm(self) -> None:
         """Start the workers now (before any other thread of ours exists: fork is safe)."""
@@ -437,8 +460,6 @@ class _DaskEngine:
     """`distributed`: the model is broadcast to workers once; results gathered in order.
     Workers may be on other machines: pass 2 inputs travel with the jobs, as bytes."""
 
-    shares_fds = False
-
     def __init__(self, workers: int, model, scheduler: str | None):
         try:
             from distributed import Client, LocalCluster
@@ -450,19 +471,43 @@ class _DaskEngine:
         if scheduler:
             self.client = Client(scheduler)
         else:
-            self.cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: never clash with another cluster
-                silence_logs=40,
-            )
-            self.client = Client(self.cluster)
+            import dask
+
+            # our own cluster, quiet: no statistical profiler (samples every 10 ms), no GIL
+            # monitor, slower ticks: idle, the defaults cost 13% of a core, these 2%
+            quiet = {
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.system-monitor.gil.enabled": False,
+                "distributed.admin.tick.interval": "1s",
+                "distributed.admin.system-monitor.interval": "2s",
+                "distributed.worker.memory.monitor-interval": "1s",
+            }
+            with dask.config.set(quiet):
+                self.cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # a free port: never clash with another cluster
+                    silence_logs=40,
+                )
+                self.client = Client(self.cluster)
         self.model = self.client.scatter(model, broadcast=True) if model is not None else None
         self.in_flight = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
 
     def warm(self) -> None:
         pass
+
+    def spool_access(self, spool: _Spool) -> dict:
+        """Workers of our own LocalCluster open the spool through /proc (same machine);
+        a cluster elsewhere gets the bytes with each job (empty)."""
+        path = f"/proc/{os.getpid()}/fd/{spool.fd}"
+        if self.cluster is None or not os.path.exists(path):
+            return {}
+        try:
+            seen = self.client.run(os.path.exists, path)
+        except Exception:  # a worker that cannot answer: send bytes
+            return {}
+        return {"path": path} if seen and all(seen.values()) else {}
 
     def map_ordered(self, fn, args_iter, with_model: bool = False):
         pending: collections.deque = collections.deque()
@@ -754,7 +799,7 @@ def _pass_signatures(docs: Iterator[Document], spool: _Spool, runner, batch_size
     return i, partners
 
 
-def _jobs(spool: _Spool, partners: dict, batch_size: int, jsonl: bool, shares_fds: bool):
+def _jobs(spool: _Spool, partners: dict, batch_size: int, jsonl: bool, access: dict):
     run = f"{os.getpid()}-{time.time_ns()}-{id(spool)}"  # worker caches are per run
     n = len(spool)
     for first in range(0, n, batch_size):
@@ -764,8 +809,8 @@ def _jobs(spool: _Spool, partners: dict, batch_size: int, jsonl: bool, shares_fd
         partner_at = {p: spool.span(p, p + 1) for p in outside}
         start, length = spool.span(first, last)
         job = _Job(run, first, start, length, part, partner_at, jsonl)
-        if shares_fds:
-            job.fd = spool.fd
+        if access:
+            job.fd, job.path = access.get("fd"), access.get("path")
         else:
             job.data = spool.read(start, length)
             job.partner_data = {p: spool.read(*at) for p, at in partner_at.items()}
@@ -781,7 +826,7 @@ def _pass_score(
 
     def write_all(writer) -> None:
         jsonl = isinstance(writer, _JsonlWriter) and pusher is None
-        jobs = _jobs(spool, partners, batch_size, jsonl, runner.shares_fds)
+        jobs = _jobs(spool, partners, batch_size, jsonl, runner.spool_access(spool))
         for records, text, batch_counts in runner.map_ordered(score_job, jobs, with_model=True):
             for key, value in batch_counts.items():
                 counts[key] += value
