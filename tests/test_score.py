@@ -98,6 +98,35 @@ def test_dask_engine_gives_identical_output(corpus, tmp_path):
 
 
 @needs_ptc
+def test_dask_cluster_at_an_address_gets_the_bytes_and_gives_identical_output(
+    corpus, tmp_path, monkeypatch
+):
+    """A cluster we did not start (--scheduler) may be on other machines: pass 2 inputs travel
+    with the jobs instead of being read through /proc."""
+    distributed = pytest.importorskip("distributed")
+    from annotate import score as scoring
+
+    shipped = []
+    real_read = scoring._Spool.read
+
+    def counting_read(self, offset, length):
+        shipped.append(length)
+        return real_read(self, offset, length)
+
+    monkeypatch.setattr(scoring._Spool, "read", counting_read)
+    local, remote = tmp_path / "local.jsonl", tmp_path / "remote.jsonl"
+    score([corpus], out=local, workers=1, batch_size=9)
+    assert not shipped
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        score([corpus], out=remote, engine="dask", scheduler=cluster.scheduler_address,
+              batch_size=9)  # fmt: skip
+    assert sum(shipped) > sum(len(d.text) for d in read_documents([corpus]))
+    assert local.read_bytes() == remote.read_bytes()
+
+
+@needs_ptc
 def test_csv_and_parquet_hold_the_same_records(corpus, tmp_path):
     score([corpus], out=tmp_path / "r.jsonl", workers=1)
     score([corpus], out=tmp_path / "r.csv", workers=1)
