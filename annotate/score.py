@@ -1,14 +1,19 @@
 """Score documents: repeated passages (no model needed) and, with a model, propaganda spans
 and frames. Records follow CONTRACTS.md section 6, one per input document, in input order.
 
-`score()` streams: pass 1 reads the inputs once, spools them to a temporary file and
-computes each document's compact repeat signature (in parallel); a global join
-(`repeats.CrossIndex`, spilling to disk) proposes partner documents; pass 2 re-reads the
-spool in batches, aligns each document with itself and its partners, runs the model and
-writes records as they come, in input order. Memory stays flat as the input grows: a few
-bytes per document plus the batches in flight. Engines: `local` (a process pool of
-`workers`) or `dask` (a `distributed` cluster: `scheduler` address, or a LocalCluster),
-with identical output.
+`score()` streams in two passes. Pass 1: the parent reads the inputs once and hands batches
+of (id, text) to the workers, which tokenise each document once and return it packed
+(`pack_document`: text, word ids, own repeats) with its anchors; the parent appends the
+packed bytes to an unlinked temporary file (the spool) and feeds the anchors to the global
+join (`repeats.CrossIndex`, spilling to disk), which proposes partner documents. Pass 2:
+each job names a batch by spool offsets; workers read the batch and its partners from the
+spool themselves (forked workers through the inherited descriptor, a Dask LocalCluster's
+through /proc; a cluster elsewhere gets the bytes), keep recently used partners, align,
+run the model, and return the records (as JSON Lines text when that is the output), which
+the parent writes (and pushes to Label Studio, batch by batch) in input order. Memory stays
+flat as the input grows: a few bytes per document plus the batches in flight. Engines:
+`local` (a process pool of `workers`) or `dask` (a `distributed` cluster: `scheduler`
+address, or a LocalCluster), with identical output.
 """
 
 from __future__ import annotations
