@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from annotate import score as score_module
 from annotate.documents import Document, read_documents, read_text_file
 from annotate.errors import BadInput
 from annotate.score import score, score_documents
@@ -359,3 +360,62 @@ def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
     assert "pushed 0, 2 already there" in proc.stderr.decode()
+
+
+# ---- --push streams: fed batch by batch from pass 2, failures stop the run ------------------
+
+
+def test_push_is_fed_batch_by_batch_while_records_are_written(tmp_path, monkeypatch):
+    """A stand-in for push_predictions (the real one is tested against a server below) sees
+    each record shortly after it is written, never the whole run at once."""
+    from annotate.studio import client
+
+    src = tmp_path / "in.jsonl"
+    rows = [
+        {"id": f"d{i}", "text": f"Document {i} has words of its own, {i} times."} for i in range(60)
+    ]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out.jsonl"
+    lag = []  # records written to the output but not yet seen by the push, at each record
+
+    def fake_push(records, *, model_version, project="p"):
+        n = 0
+        for r in records:
+            n += 1
+            assert r["id"] == f"d{n - 1}"
+            lag.append(len(out_records()) - n)
+        return {"pushed": n, "already": 0, "missing": 0}
+
+    def out_records() -> list[str]:
+        tmp = [p for p in tmp_path.iterdir() if p.name not in ("in.jsonl",)]
+        return [line for p in tmp for line in p.read_text().splitlines()]
+
+    monkeypatch.setattr(client, "push_predictions", fake_push)
+    real_write = score_module._JsonlWriter.write
+
+    def write_and_flush(self, record):
+        real_write(self, record)
+        self.stream.flush()
+
+    monkeypatch.setattr(score_module._JsonlWriter, "write", write_and_flush)
+    summary = score([src], out=out, push=True, project="p", workers=2, batch_size=5)
+    assert "pushed 60" in summary
+    assert len(lag) == 60 and max(lag) <= 5 * 5  # a few batches behind at most, not 55
+    assert [r["id"] for r in read_jsonl(out)] == [r["id"] for r in rows]
+
+
+def test_push_failure_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch):
+    from annotate.errors import StudioError
+    from annotate.studio import client
+
+    def no_project(records, *, model_version, project="p"):
+        raise StudioError("Label Studio has no project titled 'p'")
+
+    monkeypatch.setattr(client, "push_predictions", no_project)
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"id": f"d{i}", "text": f"t {i}"}) for i in range(40)))
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(StudioError, match="no project"):
+        score([src], out=out, push=True, project="p", workers=2, batch_size=4)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["in.jsonl"]
