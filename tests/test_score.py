@@ -337,7 +337,7 @@ def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_
     (folder / "plain.txt").write_text("Nothing repeated in this short note at all.")
     client.push_documents([folder], project=title)
     out = tmp_path / "scores.jsonl"
-    summary = score([folder], out=out, push=True, project=title, workers=1)
+    summary = score([folder], out=out, push=True, project=title, workers=2, batch_size=1)
     # push_documents already attached the seed's repeats (same model version)
     assert "pushed 1, 1 already there, 0 without a task" in summary
     assert [r["id"] for r in read_jsonl(out)] == ["plain", "seed"]
