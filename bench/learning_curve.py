@@ -81,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--strategies", default="random,tokens", help="comma-separated")
     ap.add_argument("--jobs", type=int, default=2, help="(seed, strategy) runs in parallel")
     ap.add_argument("--quick", action="store_true", help="2 seeds, 3 rounds: a smoke run")
+    ap.add_argument("--replot", action="store_true", help="only redraw the plot from --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "learning_curve.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "learning_curve.png")
     args = ap.parse_args()
@@ -215,32 +216,45 @@ def summarise(curves: list[list[dict]]) -> dict:
     }
 
 
-def plot(summary: dict, curves: dict, path: Path, args, reach: dict) -> None:
+def plot(summary: dict, curves: dict, path: Path, seeds: int, reach: dict) -> None:
+    """Left: SI F1 by labelled articles (the claim); right: by labelled words (the cost)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for strategy in args.strategies:
+    fig, (ax, ax_words) = plt.subplots(
+        1, 2, figsize=(11, 4.5), dpi=120, sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    )
+    for strategy in summary:
         s, colour = summary[strategy], COLOURS.get(strategy, "#2ca02c")
         n = np.array(s["articles"])
         for c in curves[strategy]:  # each seed, faint
-            ax.plot(n, [p["si_f1"] for p in c], color=colour, alpha=0.25, linewidth=0.8)
+            f1 = [p["si_f1"] for p in c]
+            ax.plot(n, f1, color=colour, alpha=0.3, linewidth=0.8)
+            ax_words.plot([p["words"] / 1000 for p in c], f1, color=colour, alpha=0.3, lw=0.8)
         mean, sd = np.array(s["mean"]), np.array(s["sd"])
         needed = reach[strategy]
-        label = f"{strategy} selection (reaches random's final: {needed or 'not reached'})"
+        label = (
+            f"random selection (final SI F1 {s['mean'][-1]:.3f} at {s['articles'][-1]})"
+            if strategy == "random"
+            else f"{strategy} selection (reaches it at {needed or 'not reached'})"
+        )
         ax.plot(n, mean, marker="o", ms=3.5, linewidth=2, color=colour, label=label)
         ax.fill_between(n, mean - sd, mean + sd, color=colour, alpha=0.15, linewidth=0)
+        words = np.array(s["words_mean"]) / 1000
+        ax_words.plot(words, mean, marker="o", ms=3.5, linewidth=2, color=colour)
     target = summary["random"]["mean"][-1]
-    ax.axhline(target, color="#777777", linestyle=":", linewidth=1)
+    for a in (ax, ax_words):
+        a.axhline(target, color="#777777", linestyle=":", linewidth=1)
+        a.grid(alpha=0.3)
     ax.set_xlabel("labelled articles")
     ax.set_ylabel("SI F1 on 100 held-out articles")
+    ax_words.set_xlabel("labelled words (thousands): the annotators' reading")
     ax.set_title(
-        f"Span tagger learning curve on PTC: {args.seeds} seeds (lines), mean ± sd (band)",
-        fontsize=9,
+        f"Span tagger on PTC: {seeds} seeds (thin lines), mean (dots) ± sd (band)", fontsize=9
     )
-    ax.grid(alpha=0.3)
+    ax_words.set_title("the same runs by words labelled (seed means at each round)", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,6 +263,12 @@ def plot(summary: dict, curves: dict, path: Path, args, reach: dict) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.replot:
+        done = json.loads(args.out.read_text())
+        reach = done["verdict"]["articles_to_reach_random_final"]
+        plot(done["summary"], done["curves"], args.plot, done["config"]["seeds"], reach)
+        print(f"redrew {args.plot} from {args.out}")
+        return
     started, cpu = time.perf_counter(), cpu_seconds()
     code = code_state()
     texts, _ = load()
@@ -304,7 +324,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    plot(summary, curves, args.plot, args, reach)
+    plot(summary, curves, args.plot, args.seeds, reach)
 
     head = "".join(f"  {s + ' mean ± sd [words]':>30s}" for s in args.strategies)
     print(f"\nlabelled{head}")
