@@ -5,7 +5,9 @@ maximal run of at least `MIN_WORDS` words that occurs more than once among the d
 of one run, verbatim or nearly so (a few words changed, inserted or deleted), possibly cut
 mid-sentence. Every occurrence is reported, pointing (`of`) to one other occurrence.
 
-How: words become stable 32-bit ids; every `SEED_WORDS`-word shingle is a seed. Within a
+How: words become stable 32-bit ids (numpy over the whole text: code points, a word-character
+table, polynomial hashes of the lower-cased runs); every `SEED_WORDS`-word shingle is a seed
+(equal shingles found with one sort). Within a
 document, equal shingles are extended in both directions with a greedy gapped X-drop
 extension (exact runs, then the best of a few substitutions/insertions/deletions of up to
 `MAX_GAP` words), so near-copies with a change every five or six words still align; an
@@ -23,6 +25,7 @@ import bisect
 import os
 import re
 import tempfile
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -31,7 +34,7 @@ import numpy as np
 from annotate.documents import Document
 
 DETECTOR = "repeats"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: anchors winnowed over 3 shingles (more short cross-doc copies)
 MODEL_VERSION = f"{DETECTOR}-{VERSION}"
 
 MIN_WORDS = 8  # a repeated passage has at least this many words (on both sides)
@@ -183,7 +186,7 @@ def shingle_hashes(ids: Sequence[int] | np.ndarray, k: int = SEED_WORDS) -> np.n
     n = len(ids)
     if n < k:
         return np.zeros(0, dtype=np.uint64)
-    w = ids if isinstance(ids, np.ndarray) else np.fromiter(ids, dtype=np.uint32, count=n)
+    w = ids if isinstance(ids, np.ndarray) else np.frombuffer(array("I", ids), dtype=np.uint32)
     powers, inv_powers = _hash_powers(n + 1)
     prefix = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(w * powers[:n], out=prefix[1:])  # uint64 arithmetic wraps silently
