@@ -53,6 +53,8 @@ MIN_VOTES = 2  # shared anchors needed to propose a partner document
 # copies), but at 10,000 documents that multiplies chance partner pairs by 30: off.
 RARE_DF = 0
 
+HASH_CHUNK = 1 << 20  # texts (code points) and word sequences are hashed in pieces this long
+
 WORD = re.compile(r"\w+")
 _K = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
@@ -122,8 +124,19 @@ def _code_points(text: str) -> np.ndarray:
 
 def _hash_runs(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """32-bit hash of every run points[starts[i]:ends[i]] (polynomial modulo 2**64, mixed;
-    integer array arithmetic wraps silently)."""
+    integer array arithmetic wraps silently). Long texts go in pieces of about HASH_CHUNK
+    code points, so the table of powers stays small."""
     n = len(points)
+    if n > HASH_CHUNK and len(starts) > 1:
+        out = np.empty(len(starts), dtype=np.uint32)
+        i = 0
+        while i < len(starts):
+            base = int(starts[i])
+            j = max(i + 1, int(np.searchsorted(ends, base + HASH_CHUNK, "right")))
+            piece = points[base : int(ends[j - 1])]
+            out[i:j] = _hash_runs(piece, starts[i:j] - base, ends[i:j] - base)
+            i = j
+        return out
     powers, inv_powers = _hash_powers(n + 1)
     prefix = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(points * powers[:n], out=prefix[1:])
@@ -187,6 +200,11 @@ def shingle_hashes(ids: Sequence[int] | np.ndarray, k: int = SEED_WORDS) -> np.n
     if n < k:
         return np.zeros(0, dtype=np.uint64)
     w = ids if isinstance(ids, np.ndarray) else np.frombuffer(array("I", ids), dtype=np.uint32)
+    if n > HASH_CHUNK:  # in overlapping pieces, so the table of powers stays small
+        step = HASH_CHUNK - k + 1
+        return np.concatenate(
+            [shingle_hashes(w[i : i + HASH_CHUNK], k) for i in range(0, n - k + 1, step)]
+        )
     powers, inv_powers = _hash_powers(n + 1)
     prefix = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(w * powers[:n], out=prefix[1:])  # uint64 arithmetic wraps silently

@@ -5,6 +5,7 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -369,3 +370,21 @@ def test_numpy_tokens_match_the_regex_definition_of_a_word(text):
     for i, m in zip(ids.tolist(), ms, strict=True):
         alone = tokens("(" + m.group().lower() + ")")[0].tolist()
         assert alone == [i] or len(m.group().lower()) != len(m.group())
+
+
+def test_long_texts_are_hashed_in_pieces_with_the_same_result(monkeypatch):
+    from annotate import repeats
+
+    text = read_text_file(SEED) * 3
+    ids, starts, ends = repeats.tokens(text)
+    shingles = repeats.shingle_hashes(ids)
+    monkeypatch.setattr(repeats, "HASH_CHUNK", 97)  # pieces of 97 code points / words
+    monkeypatch.setattr(repeats, "_powers", np.ones(1, dtype=np.uint64))  # an empty table
+    monkeypatch.setattr(repeats, "_inv_powers", np.ones(1, dtype=np.uint64))
+    small_ids, small_starts, small_ends = repeats.tokens(text)
+    assert (small_ids == ids).all() and (small_starts == starts).all()
+    assert (small_ends == ends).all()
+    assert (repeats.shingle_hashes(ids) == shingles).all()
+    assert len(repeats._powers) <= max(1 << 14, 2 * 97)
+    found = repeats_within(text)
+    assert len(found) >= 2 and all(r.text == text[r.start : r.end] for r in found)
