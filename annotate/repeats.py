@@ -61,6 +61,8 @@ _K = np.array(
     dtype=np.uint64,
 )
 _SHIFT29, _SHIFT31, _SHIFT32 = np.uint64(29), np.uint64(31), np.uint64(32)
+_LOW16 = np.uint64(0xFFFF)
+_FEW_SEEDS = 400  # up to this many candidate shingles, seeds are paired in plain Python
 
 
 @dataclass(frozen=True)
@@ -307,11 +309,42 @@ def _align_seed(a, pa: int, b, pb: int, same: bool = False) -> tuple[int, int, i
 
 
 def _seeds(sa: np.ndarray, sb: np.ndarray | None):
-    """Seed pairs of equal shingles, with one sort: b positions (ascending) and, for the k-th,
-    its candidate a positions pos[first[k]:stop[k]] (the earliest SEEDS_PER_SHINGLE with
-    its shingle; within one sequence (`sb` None), only earlier ones). None if no seed."""
+    """Seed pairs of equal shingles, with one sort: b positions (ascending), and offsets and
+    candidates such that the k-th has a positions cand[offsets[k]:offsets[k+1]] (the earliest
+    SEEDS_PER_SHINGLE with its shingle; within one sequence (`sb` None), only earlier ones).
+    None if no seed."""
+    # first keep only shingles whose low 16 bits occur twice (within) or on both sides
+    low_a = (sa & _LOW16).astype(np.uint16)
+    if sb is None:
+        order = np.argsort(low_a, kind="stable")  # radix sort
+        ordered = low_a[order]
+        twice = ordered[1:] == ordered[:-1]
+        hit = np.zeros(len(low_a), dtype=bool)
+        hit[1:] = twice
+        hit[:-1] |= twice
+        keep = np.sort(order[hit])
+        if len(keep) < 2:
+            return None
+        if len(keep) <= _FEW_SEEDS:
+            return _few_seeds(sa[keep].tolist(), keep.tolist(), None, None)
+        both, where = sa[keep], keep
+    else:
+        low_b = (sb & _LOW16).astype(np.uint16)
+        in_a = np.zeros(1 << 16, dtype=bool)
+        in_a[low_a] = True
+        keep_b = np.flatnonzero(in_a[low_b])
+        if len(keep_b) == 0:
+            return None
+        in_b = np.zeros(1 << 16, dtype=bool)
+        in_b[low_b[keep_b]] = True
+        keep_a = np.flatnonzero(in_b[low_a])
+        if len(keep_a) + len(keep_b) <= _FEW_SEEDS:
+            return _few_seeds(
+                sa[keep_a].tolist(), keep_a.tolist(), sb[keep_b].tolist(), keep_b.tolist()
+            )
+        both = np.concatenate((sa[keep_a], sb[keep_b]))
+        where = np.concatenate((keep_a, keep_b + len(sa)))  # original positions, b after a
     na = len(sa)
-    both = sa if sb is None else np.concatenate((sa, sb))
     n = len(both)
     bits = n.bit_length()
     keys = (both >> np.uint64(bits)) << np.uint64(bits)
@@ -320,7 +353,7 @@ def _seeds(sa: np.ndarray, sb: np.ndarray | None):
     same_group = (keys[1:] >> np.uint64(bits)) == (keys[:-1] >> np.uint64(bits))
     if not same_group.any():
         return None
-    pos = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
+    pos = where[(keys & np.uint64((1 << bits) - 1)).astype(np.int64)]
     idx = np.arange(n)
     group_first = np.zeros(n, dtype=np.int64)
     group_first[1:] = np.where(same_group, 0, idx[1:])
@@ -341,9 +374,44 @@ def _seeds(sa: np.ndarray, sb: np.ndarray | None):
         np.maximum.accumulate(first_b, out=first_b)
         stop = np.minimum(first_b[seed], group_first[seed] + SEEDS_PER_SHINGLE)
         pb = pos[seed] - na
-    first = group_first[seed]
     order = np.argsort(pb, kind="stable")
-    return pb[order].tolist(), first[order].tolist(), stop[order].tolist(), pos.tolist()
+    first, counts = group_first[seed][order], (stop - group_first[seed])[order]
+    # candidates of the k-th seed: cand[offsets[k]:offsets[k + 1]]
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    cand = pos[np.repeat(first - offsets[:-1], counts) + np.arange(offsets[-1])]
+    return pb[order].tolist(), offsets.tolist(), cand.tolist()
+
+
+def _few_seeds(a_hashes: list, a_pos: list, b_hashes: list | None, b_pos: list | None):
+    """`_seeds` for a few candidate shingles (positions ascending), with a dict."""
+    earlier: dict[int, list[int]] = {}
+    seed_list: list[int] = []
+    offsets = [0]
+    cand: list[int] = []
+    if b_hashes is None:  # within one sequence: the earlier positions with the same shingle
+        for h, p in zip(a_hashes, a_pos, strict=True):
+            held = earlier.get(h)
+            if held is None:
+                earlier[h] = [p]
+                continue
+            seed_list.append(p)
+            cand.extend(held)
+            offsets.append(len(cand))
+            if len(held) < SEEDS_PER_SHINGLE:
+                held.append(p)
+    else:
+        for h, p in zip(a_hashes, a_pos, strict=True):
+            held = earlier.setdefault(h, [])
+            if len(held) < SEEDS_PER_SHINGLE:
+                held.append(p)
+        for h, p in zip(b_hashes, b_pos, strict=True):
+            held = earlier.get(h)
+            if held:
+                seed_list.append(p)
+                cand.extend(held)
+                offsets.append(len(cand))
+    return (seed_list, offsets, cand) if seed_list else None
 
 
 def align(
@@ -365,7 +433,7 @@ def align(
     seeds = _seeds(sa, None if same else sb)
     if seeds is None:
         return []
-    seed_list, first, stop, pos = seeds
+    seed_list, offsets, cand = seeds
     if isinstance(a, np.ndarray):
         a = a.tolist()
     if same:
@@ -374,7 +442,7 @@ def align(
         b = b.tolist()
 
     def candidates(k: int) -> list[int]:
-        return pos[first[k] : stop[k]]
+        return cand[offsets[k] : offsets[k + 1]]
 
     found: list[Alignment] = []
     explored: list[tuple[int, int, int, int]] = []  # (b_start, b_end, diag_lo, diag_hi)

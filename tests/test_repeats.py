@@ -388,3 +388,23 @@ def test_long_texts_are_hashed_in_pieces_with_the_same_result(monkeypatch):
     assert len(repeats._powers) <= max(1 << 14, 2 * 97)
     found = repeats_within(text)
     assert len(found) >= 2 and all(r.text == text[r.start : r.end] for r in found)
+
+
+@needs_ptc
+def test_seed_pairing_in_python_and_in_numpy_agree(monkeypatch):
+    from annotate import repeats
+
+    texts = [article(i) for i in (0, 1, 3)] + [read_text_file(SEED)]
+    texts.append(texts[0][: len(texts[0]) // 2] + " " + edit_every(texts[1], 6, seed=2))
+    ids = [repeats.tokens(t)[0] for t in texts]
+    pairs = [(a, a) for a in ids] + [(a, b) for a in ids for b in ids if a is not b]
+
+    def run():
+        return [repeats.align(a, b) for a, b in pairs]
+
+    monkeypatch.setattr(repeats, "_FEW_SEEDS", 10**9)
+    in_python = run()
+    monkeypatch.setattr(repeats, "_FEW_SEEDS", 0)
+    in_numpy = run()
+    assert in_python == in_numpy
+    assert sum(map(len, in_python)) >= 10
