@@ -419,3 +419,23 @@ def test_push_failure_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch):
         score([src], out=out, push=True, project="p", workers=2, batch_size=4)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["in.jsonl"]
+
+
+def test_packed_documents_round_trip_any_text():
+    """The spool format: ids and texts of any Unicode (emoji, lone surrogates from JSON
+    escapes), word ids and own occurrences come back exactly."""
+    import numpy as np
+
+    from annotate.repeats import Occurrence
+
+    docs = [
+        ("a", "plain words here", np.array([1, 2, 3], np.uint32), []),
+        ("é😀", "Emoji 😀 and \ud800 a lone surrogate", np.array([7, 2**32 - 1], np.uint32),
+         [Occurrence(0, 9, 0, 12, 21, 0.9375), Occurrence(12, 21, 5, 0, 9, 1.0)]),
+        ("", "", np.zeros(0, np.uint32), []),
+    ]  # fmt: skip
+    packed = b"".join(score_module.pack_document(*d) for d in docs)
+    back = score_module.unpack_documents(packed, 40)
+    assert [d.index for d in back] == [40, 41, 42]
+    for (doc_id, text, ids, within), d in zip(docs, back, strict=True):
+        assert (d.id, d.text, d.ids.tolist(), d.within) == (doc_id, text, ids.tolist(), within)
