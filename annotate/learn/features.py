@@ -6,11 +6,15 @@ computed once and reused across cross-validation folds.
 
 from __future__ import annotations
 
+import itertools
 import re
+import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
@@ -93,92 +97,6 @@ def shape(word: str) -> str:
     return "l"
 
 
-def _bucket(n: int, edges: Sequence[int]) -> int:
-    for i, edge in enumerate(edges):
-        if n <= edge:
-            return i
-    return len(edges)
-
-
-def token_features(
-    text: str,
-    lexicons: dict[str, frozenset[str]] | None = None,
-    window: int = 2,
-    sentence_words: bool = True,
-) -> tuple[list[tuple[int, int]], list[list[str]]]:
-    """Token offsets and, for each token, its feature strings (for a `FeatureHasher`).
-
-    Features: the word and its neighbours (up to `window` each side), bigrams, affixes,
-    shape, punctuation, position in sentence, sentence length and marks, the sentence's
-    words (context for clause-level techniques) and lexicon membership.
-    """
-    lexicons = lexicons or {}
-    spans = tokens(text)
-    sents = sentences(text)
-    words = [text[a:b] for a, b in spans]
-    lower = [w.lower() for w in words]
-    feats: list[list[str]] = [[] for _ in spans]
-    si = 0
-    n = len(spans)
-    # group tokens by sentence
-    groups: list[list[int]] = []
-    current: list[int] = []
-    for i, (a, _b) in enumerate(spans):
-        while si < len(sents) and a >= sents[si][1]:
-            si += 1
-            if current:
-                groups.append(current)
-                current = []
-        current.append(i)
-    if current:
-        groups.append(current)
-    lex_hits = [[name for name, ws in lexicons.items() if w in ws] for w in lower]
-    for group in groups:
-        first, last = group[0], group[-1]
-        length = len(group)
-        sent_text = text[spans[first][0] : spans[last][1]]
-        sent_feats = [f"sl={_bucket(length, (5, 10, 20, 35, 60))}"]
-        for mark in '!?"“:':
-            if mark in sent_text:
-                sent_feats.append(f"s{mark}")
-        if sentence_words:
-            sent_feats.extend({"S=" + lower[j] for j in group if lower[j][0].isalpha()})
-        quote_depth = 0
-        for pos, i in enumerate(group):
-            w, lw = words[i], lower[i]
-            f = feats[i]
-            f.append("b")
-            f.append("w=" + lw)
-            f.append("sh=" + shape(w))
-            if len(lw) > 3:
-                f.append("p3=" + lw[:3])
-                f.append("s3=" + lw[-3:])
-            f.append(f"pos={_bucket(pos, (0, 1, 3, 7, 15, 30))}")
-            f.append(f"rpos={_bucket(length - 1 - pos, (0, 1, 3, 7, 15))}")
-            if w in QUOTES:
-                quote_depth ^= 1
-            if quote_depth:
-                f.append("inq")
-            for d in range(1, window + 1):
-                j = i - d
-                f.append(f"w-{d}=" + (lower[j] if j >= first else "<s>"))
-                j = i + d
-                f.append(f"w+{d}=" + (lower[j] if j <= last else "</s>"))
-            prev = lower[i - 1] if i > first else "<s>"
-            nxt = lower[i + 1] if i < last else "</s>"
-            f.append(f"bg-={prev}|{lw}")
-            f.append(f"bg+={lw}|{nxt}")
-            for name in lex_hits[i]:
-                f.append("L=" + name)
-            for j in (i - 1, i + 1):
-                if first <= j <= last:
-                    for name in lex_hits[j]:
-                        f.append("Ln=" + name)
-            f.extend(sent_feats)
-    assert sum(len(g) for g in groups) == n
-    return spans, feats
-
-
 class CompactTfidfVectorizer(TfidfVectorizer):
     """A `TfidfVectorizer` that persists its vocabulary as one string array.
 
@@ -199,3 +117,282 @@ class CompactTfidfVectorizer(TfidfVectorizer):
         if terms is not None:
             state["vocabulary_"] = {str(t): i for i, t in enumerate(terms)}
         super().__setstate__(state)
+
+
+# ---- vectorised token and sentence features ------------------------------------------------
+# Each feature is a (template, value) pair hashed into `n_features` columns with integer
+# arithmetic on numpy arrays, so a batch of documents costs a few numpy passes plus one Python
+# step per token (the regex) and per distinct word (its hash, shape, affixes, lexicons).
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+_SHAPES = "dpUTl"
+_MARKS = '!?"“:'
+# feature templates (the numbers only need to be distinct)
+(
+    T_BIAS,
+    T_WORD,
+    T_SHAPE,
+    T_P3,
+    T_S3,
+    T_POS,
+    T_RPOS,
+    T_INQ,
+    T_BG_PREV,
+    T_BG_NEXT,
+    T_LEX,
+    T_LEX_NEAR,
+    T_SLEN,
+    T_MARK,
+    T_LEFT,
+    T_RIGHT,
+    T_S_WORD,
+    T_S_BIGRAM,
+    T_S_CHAR,
+) = range(1, 20)
+_BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
+
+
+def stable_hash(s: str) -> int:
+    """A hash of a string that is the same in every process (unlike `hash`)."""
+    return zlib.crc32(s.encode("utf-8", "surrogatepass"))
+
+
+def hash_columns(template: int, values: np.ndarray, n_features: int) -> np.ndarray:
+    """Column of feature (template, value) for an array of uint64 values."""
+    with np.errstate(over="ignore"):
+        x = values.astype(np.uint64) * _M1 + np.uint64(template) * _M2
+        x ^= x >> np.uint64(31)
+        x *= _M3
+        x ^= x >> np.uint64(29)
+    return (x % np.uint64(n_features)).astype(np.int64)
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return a.astype(np.uint64) * _M3 + b.astype(np.uint64)
+
+
+@dataclass
+class Tokenized:
+    """Tokens of a batch of documents, as arrays over all their tokens."""
+
+    offsets: list[list[tuple[int, int]]]  # per document
+    sentence_spans: list[list[tuple[int, int]]]  # per document
+    token_sentence: np.ndarray  # global sentence index of each token
+    word: np.ndarray  # index of the token's distinct form in `forms`
+    forms: list[str]  # distinct token forms (original case)
+
+    @property
+    def n_sentences(self) -> int:
+        return sum(len(s) for s in self.sentence_spans)
+
+
+def tokenize(texts: Sequence[str]) -> Tokenized:
+    """Tokens and sentences of a batch of documents."""
+    offsets, sentence_spans, words, token_sentence = [], [], [], []
+    n_sent = 0
+    for text in texts:
+        spans = [m.span() for m in TOKEN_RE.finditer(text)]
+        words.extend(TOKEN_RE.findall(text))
+        sents = sentences(text) or [(0, len(text))]
+        ends = np.fromiter((b for _, b in sents), dtype=np.int64, count=len(sents))
+        starts = np.fromiter((a for a, _ in spans), dtype=np.int64, count=len(spans))
+        # a token belongs to the first sentence that ends after its start
+        idx = np.minimum(np.searchsorted(ends, starts, side="right"), len(sents) - 1)
+        token_sentence.append(idx + n_sent)
+        n_sent += len(sents)
+        offsets.append(spans)
+        sentence_spans.append(sents)
+    forms = list(dict.fromkeys(words))
+    index = {f: i for i, f in enumerate(forms)}
+    return Tokenized(
+        offsets=offsets,
+        sentence_spans=sentence_spans,
+        token_sentence=np.concatenate(token_sentence or [[]]).astype(np.int64),
+        word=np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words)),
+        forms=forms,
+    )
+
+
+def _form_table(forms: list[str], lexicons: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
+    """Per distinct form: hashes of the lower-cased word and its affixes, shape, lexicons."""
+    n = len(forms)
+    lower = [f.lower() for f in forms]
+    table = {
+        "word": np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=n),
+        "shape": np.fromiter((_SHAPES.index(shape(f)) for f in forms), dtype=np.uint64, count=n),
+        "long": np.fromiter((len(w) > 3 for w in lower), dtype=bool, count=n),
+        "p3": np.fromiter((stable_hash(w[:3]) for w in lower), dtype=np.uint64, count=n),
+        "s3": np.fromiter((stable_hash(w[-3:]) for w in lower), dtype=np.uint64, count=n),
+        "quote": np.fromiter((f in QUOTES for f in forms), dtype=bool, count=n),
+        "mark": np.fromiter(
+            (_MARKS.index(f) + 1 if len(f) == 1 and f in _MARKS else 0 for f in forms),
+            dtype=np.int64,
+            count=n,
+        ),
+        "alpha": np.fromiter((w[0].isalpha() for w in lower), dtype=bool, count=n),
+    }
+    lex = np.zeros(n, dtype=np.int64)
+    for k, words in enumerate(lexicons.values()):
+        lex |= np.fromiter((w in words for w in lower), dtype=np.int64, count=n) << k
+    table["lex"] = lex
+    return table
+
+
+def _sentence_geometry(token_sentence: np.ndarray):
+    """Per token: index of its sentence's first and last token."""
+    n = token_sentence.size
+    idx = np.arange(n)
+    new = np.ones(n, dtype=bool)
+    new[1:] = token_sentence[1:] != token_sentence[:-1]
+    first = np.maximum.accumulate(np.where(new, idx, 0))
+    end = np.ones(n, dtype=bool)
+    end[:-1] = new[1:]
+    last = np.minimum.accumulate(np.where(end, idx, n - 1)[::-1])[::-1]
+    return first, last
+
+
+def token_matrix(
+    tok: Tokenized,
+    n_features: int,
+    window: int = 2,
+    lexicons: dict[str, frozenset[str]] | None = None,
+    sentence_words: bool = False,
+) -> sp.csr_matrix:
+    """Hashed context features of every token (rows in document order).
+
+    Features: the word and its neighbours (up to `window` each side, within the sentence),
+    bigrams, 3-letter affixes, shape, position in the sentence from either end, inside a quote,
+    sentence length and marks, lexicon membership of the word and its neighbours, and
+    (`sentence_words`) the sentence's words.
+    """
+    lexicons = lexicons or {}
+    n = tok.word.size
+    if n == 0:
+        return sp.csr_matrix((0, n_features))
+    t = _form_table(tok.forms, lexicons)
+    w = t["word"][tok.word]
+    sid = tok.token_sentence
+    first, last = _sentence_geometry(sid)
+    idx = np.arange(n)
+    pos, rpos, length = idx - first, last - idx, last - first + 1
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+
+    def add(template: int, values: np.ndarray, where: np.ndarray | None = None) -> None:
+        r = idx if where is None else idx[where]
+        v = values if where is None else values[where]
+        rows.append(r)
+        cols.append(hash_columns(template, v, n_features))
+
+    add(T_BIAS, np.zeros(n, dtype=np.uint64))
+    add(T_WORD, w)
+    add(T_SHAPE, t["shape"][tok.word])
+    long_word = t["long"][tok.word]
+    add(T_P3, t["p3"][tok.word], long_word)
+    add(T_S3, t["s3"][tok.word], long_word)
+    add(T_POS, np.searchsorted([0, 1, 3, 7, 15, 30], pos).astype(np.uint64))
+    add(T_RPOS, np.searchsorted([0, 1, 3, 7, 15], rpos).astype(np.uint64))
+    quotes = np.cumsum(t["quote"][tok.word])
+    before = np.where(first > 0, quotes[first - 1], 0)
+    add(T_INQ, np.zeros(n, dtype=np.uint64), (quotes - before) % 2 == 1)
+    neighbours = {}
+    for d in range(1, window + 1):
+        for sign, template, pad in ((-1, T_LEFT, _BOS), (1, T_RIGHT, _EOS)):
+            j = idx + sign * d
+            inside = (j >= first) & (j <= last)
+            values = np.where(inside, w[np.clip(j, 0, n - 1)], np.uint64(pad))
+            neighbours[sign * d] = values
+            add(template * 64 + d, values)
+    if window:
+        add(T_BG_PREV, _pair(neighbours[-1], w))
+        add(T_BG_NEXT, _pair(w, neighbours[1]))
+    lex = t["lex"][tok.word]
+    for k in range(len(lexicons)):
+        here = (lex >> k) & 1 == 1
+        add(T_LEX, np.full(n, k, dtype=np.uint64), here)
+        for d in (-1, 1):
+            j = idx + d
+            near = (j >= first) & (j <= last) & ((lex[np.clip(j, 0, n - 1)] >> k) & 1 == 1)
+            add(T_LEX_NEAR, np.full(n, k, dtype=np.uint64), near)
+    # sentence-level features, repeated on each of the sentence's tokens
+    add(T_SLEN, np.searchsorted([5, 10, 20, 35, 60], length).astype(np.uint64))
+    mark = t["mark"][tok.word]
+    n_sent = int(sid.max()) + 1
+    for m in range(1, len(_MARKS) + 1):
+        has = np.zeros(n_sent, dtype=bool)
+        has[sid[mark == m]] = True
+        add(T_MARK, np.full(n, m, dtype=np.uint64), has[sid])
+    if sentence_words:
+        alpha = t["alpha"][tok.word]
+        # token i gets S=word for every alphabetic word of its sentence (deduplicated)
+        pairs = np.unique(np.stack([sid[alpha], w[alpha]]), axis=1)
+        counts = np.bincount(sid, minlength=n_sent)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for s_, wv in pairs.T:
+            r = np.arange(starts[s_], starts[s_ + 1])
+            rows.append(r)
+            cols.append(hash_columns(T_S_WORD, np.full(r.size, wv, dtype=np.uint64), n_features))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
+    X.sum_duplicates()
+    return X
+
+
+def _char_ngrams(word: str, low: int, high: int) -> list[int]:
+    padded = f" {word} "
+    return [
+        stable_hash(padded[i : i + k])
+        for k in range(low, high + 1)
+        for i in range(len(padded) - k + 1)
+    ]
+
+
+def sentence_matrix(
+    tok: Tokenized, texts: Sequence[str], n_features: int, chars: bool = True
+) -> sp.csr_matrix:
+    """Hashed bag of each sentence: words, word bigrams and (`chars`) character 3-5-grams of
+    its words; each block L2-normalised. The first sentence (a title) carries a marker."""
+    n_sent = tok.n_sentences
+    n = tok.word.size
+    if n_sent == 0:
+        return sp.csr_matrix((0, n_features * (2 if chars else 1)))
+    lower = [f.lower() for f in tok.forms]
+    form_hash = np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=len(lower))
+    sid = tok.token_sentence
+    w = form_hash[tok.word]
+    rows = [sid, sid[1:][sid[1:] == sid[:-1]]]
+    cols = [
+        hash_columns(T_S_WORD, w, n_features),
+        hash_columns(T_S_BIGRAM, _pair(w[:-1], w[1:])[sid[1:] == sid[:-1]], n_features),
+    ]
+    titles = np.cumsum([0] + [len(s) for s in tok.sentence_spans[:-1]])
+    rows.append(titles)
+    cols.append(hash_columns(T_S_WORD, np.full(titles.size, _BOS, dtype=np.uint64), n_features))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    words = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n_sent, n_features))
+    blocks = [_l2(words)]
+    if chars:
+        # sentence x form counts, times form x character-n-gram counts
+        counts = sp.csr_matrix((np.ones(n), (sid, tok.word)), shape=(n_sent, len(tok.forms)))
+        grams = [_char_ngrams(f, 3, 5) for f in lower]
+        form_rows = np.repeat(np.arange(len(grams)), [len(g) for g in grams])
+        gram_cols = hash_columns(
+            T_S_CHAR, np.fromiter(itertools.chain.from_iterable(grams), dtype=np.uint64), n_features
+        )
+        per_form = sp.csr_matrix(
+            (np.ones(form_rows.size), (form_rows, gram_cols)), shape=(len(grams), n_features)
+        )
+        blocks.append(_l2(counts @ per_form))
+    return sp.hstack(blocks).tocsr()
+
+
+def _l2(X: sp.csr_matrix) -> sp.csr_matrix:
+    X = X.tocsr()
+    X.sum_duplicates()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.diags(1.0 / norms) @ X

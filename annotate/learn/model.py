@@ -133,12 +133,23 @@ class Model:
         results: list[dict] = [{} for _ in texts]
         if self.tagger is not None:
             offsets, probas = self.tagger.token_proba(texts)
-            summaries = []
-            for i, (text, o, p) in enumerate(zip(texts, offsets, probas, strict=True)):
-                found = decode(
-                    o, p, self.tagger.threshold, self.tagger.max_gap, self.tagger.min_tokens
+            found = [
+                decode(o, p, self.tagger.threshold, self.tagger.max_gap, self.tagger.min_tokens)
+                for o, p in zip(offsets, probas, strict=True)
+            ]
+            # one technique-classifier call for the whole batch, labels assigned per document
+            items = [(t, a, b) for t, f in zip(texts, found, strict=True) for a, b, _ in f]
+            proba = self._technique_matrix(items)
+            at = 0
+            for i, (text, spans) in enumerate(zip(texts, found, strict=True)):
+                labels = (
+                    assign_labels(
+                        items[at : at + len(spans)], proba[at : at + len(spans)], self.techniques
+                    )
+                    if spans and self.technique is not None
+                    else [""] * len(spans)
                 )
-                labels = self.classify_spans(text, [(a, b) for a, b, _ in found])
+                at += len(spans)
                 results[i]["spans"] = [
                     {
                         "start": a,
@@ -148,11 +159,11 @@ class Model:
                         "score": round(score, 4),
                         "source": "model",
                     }
-                    for (a, b, score), label in zip(found, labels, strict=True)
+                    for (a, b, score), label in zip(spans, labels, strict=True)
                 ]
-                summaries.append(tagger_summary(p))
             if self.propaganda is not None and texts:
-                doc_p = self.propaganda.predict_proba(np.array(summaries))[:, 1]
+                summaries = np.array([tagger_summary(p) for p in probas])
+                doc_p = self.propaganda.predict_proba(summaries)[:, 1]
                 for i, p in enumerate(doc_p):
                     results[i]["propaganda"] = round(float(p), 4)
         if self.frame_classifier is not None:
@@ -176,16 +187,20 @@ class Model:
     def _items(self, text: str, spans: Sequence[tuple[int, int]]) -> list[SpanItem]:
         return [(text, int(s), int(e)) for s, e in spans]
 
-    def technique_proba(self, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-        """(n_spans, n_techniques) probabilities, columns in `techniques` order."""
-        out = np.zeros((len(spans), len(self.techniques)))
-        if self.technique is None or not len(spans):
+    def _technique_matrix(self, items: Sequence[SpanItem]) -> np.ndarray:
+        """(n_items, n_techniques) probabilities, columns in `techniques` order."""
+        out = np.zeros((len(items), len(self.techniques)))
+        if self.technique is None or not len(items):
             return out
-        proba = self.technique.predict_proba(self._items(text, spans))
+        proba = self.technique.predict_proba(list(items))
         column = {t: j for j, t in enumerate(self.techniques)}
         for k, label in enumerate(self.technique.classes_):
             out[:, column[label]] = proba[:, k]
         return out
+
+    def technique_proba(self, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """(n_spans, n_techniques) probabilities, columns in `techniques` order."""
+        return self._technique_matrix(self._items(text, spans))
 
     def classify_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> list[str]:
         """The technique of each given span (a span listed k times gets its top k labels)."""

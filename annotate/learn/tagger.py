@@ -1,6 +1,6 @@
 """Span tagger: finds propaganda spans (any technique) with token and sentence classifiers.
 
-Each token gets hashed context features (`features.token_features`) and a logistic
+Each token gets hashed context features (`features.token_matrix`) and a logistic
 regression (SGD) gives the probability that it lies inside a span. A second logistic
 regression scores each sentence (hashed word n-grams and character n-grams): does it hold a
 span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
@@ -17,45 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from annotate.learn.features import sentences, token_features
+from annotate.learn.features import sentence_matrix, token_matrix, tokenize
 
 Spans = Sequence[tuple[int, int]]
-
-
-class TokenFeaturizer(BaseEstimator):
-    """Documents -> (sparse token-feature matrix, token offsets per document). Stateless."""
-
-    def __init__(
-        self,
-        n_features: int = 2**20,
-        window: int = 2,
-        sentence_words: bool = True,
-        lexicons: dict[str, list[str]] | None = None,
-    ):
-        self.n_features = n_features
-        self.window = window
-        self.sentence_words = sentence_words
-        self.lexicons = lexicons
-
-    def fit(self, texts=None, y=None) -> TokenFeaturizer:
-        return self
-
-    def transform_docs(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[list]]:
-        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
-        hasher = FeatureHasher(self.n_features, input_type="string", alternate_sign=False)
-        offsets: list[list[tuple[int, int]]] = []
-        rows: list[list[str]] = []
-        for text in texts:
-            spans, feats = token_features(text, lexicons, self.window, self.sentence_words)
-            offsets.append(spans)
-            rows.extend(feats)
-        if not rows:
-            return sp.csr_matrix((0, self.n_features)), offsets
-        return hasher.transform(rows).tocsr(), offsets
 
 
 def token_targets(offsets: Sequence[tuple[int, int]], spans: Spans) -> np.ndarray:
@@ -160,43 +126,17 @@ class SpanTagger(BaseEstimator):
         self.min_tokens = min_tokens
 
     # ---- features -------------------------------------------------------------------
-    def featurizer(self) -> TokenFeaturizer:
-        return TokenFeaturizer(self.n_features, self.window, self.sentence_words, self.lexicons)
-
-    def _sentence_matrix(self, pieces: list[str]) -> sp.csr_matrix:
-        words = HashingVectorizer(
-            n_features=self.n_features, ngram_range=(1, 2), alternate_sign=False
-        ).transform(pieces)
-        if not self.sentence_chars:
-            return words.tocsr()
-        chars = HashingVectorizer(
-            n_features=self.n_features, analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False
-        ).transform(pieces)
-        return sp.hstack([words, chars]).tocsr()
-
     def featurize(self, texts: Sequence[str]) -> Featurized:
-        X, offsets = self.featurizer().transform_docs(texts)
-        sent_spans, pieces, token_sentence = [], [], []
-        n_sent = 0
-        for text, offs in zip(texts, offsets, strict=True):
-            spans = sentences(text) or [(0, len(text))]
-            sent_spans.append(spans)
-            for j, (a, b) in enumerate(spans):
-                # the first line (a title) reads differently from body sentences
-                pieces.append(("xxtitle " if j == 0 else "") + text[a:b])
-            starts = np.array([a for a, _ in spans])
-            idx = np.searchsorted(starts, [a for a, _ in offs], side="right") - 1
-            token_sentence.append(np.maximum(idx, 0) + n_sent)
-            n_sent += len(spans)
-        S = self._sentence_matrix(pieces) if pieces else sp.csr_matrix((0, 1))
+        tok = tokenize(texts)
+        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         return Featurized(
-            tokens=X,
-            offsets=offsets,
-            token_bounds=np.cumsum([0] + [len(o) for o in offsets]),
-            sentences=S,
-            sentence_spans=sent_spans,
-            sentence_bounds=np.cumsum([0] + [len(s) for s in sent_spans]),
-            token_sentence=np.concatenate(token_sentence or [[]]).astype(int),
+            tokens=token_matrix(tok, self.n_features, self.window, lexicons, self.sentence_words),
+            offsets=tok.offsets,
+            token_bounds=np.cumsum([0] + [len(o) for o in tok.offsets]),
+            sentences=sentence_matrix(tok, texts, self.n_features, self.sentence_chars),
+            sentence_spans=tok.sentence_spans,
+            sentence_bounds=np.cumsum([0] + [len(s) for s in tok.sentence_spans]),
+            token_sentence=tok.token_sentence,
         )
 
     # ---- fitting --------------------------------------------------------------------
