@@ -19,7 +19,8 @@ and 5% with a shared footer).
     .venv/bin/python bench/bench_repeats.py [--sizes 10000,100000] [--workers 2]
         [--skip-quality] [--compare-with GIT_REV]
 
-Prints figures and writes bench/out/bench_repeats.json.
+Prints figures and writes bench/out/bench_repeats.json (bench_repeats_compare.json when only
+--compare-with runs).
 """
 
 from __future__ import annotations
@@ -543,7 +544,8 @@ def main() -> None:
             f"align {c['align_pairs_cpu_s']}); load average {c['load_average'][0]:.1f}"
         )
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bench_repeats.json").write_text(json.dumps(results, indent=2) + "\n")
+    name = "bench_repeats_compare.json" if set(results) == {"detector", "compare"} else None
+    (OUT / (name or "bench_repeats.json")).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
