@@ -6,7 +6,7 @@ computed once and reused across cross-validation folds.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -342,13 +342,14 @@ def token_matrix(
     return X
 
 
-def _char_ngrams(word: str, low: int, high: int) -> list[int]:
+@functools.lru_cache(maxsize=65536)
+def _char_ngrams(word: str) -> np.ndarray:
+    """Hashes of the character 3-5-grams of " word " (cached: words recur across batches)."""
     padded = f" {word} "
-    return [
-        stable_hash(padded[i : i + k])
-        for k in range(low, high + 1)
-        for i in range(len(padded) - k + 1)
-    ]
+    return np.fromiter(
+        (stable_hash(padded[i : i + k]) for k in (3, 4, 5) for i in range(len(padded) - k + 1)),
+        dtype=np.uint64,
+    )
 
 
 def sentence_matrix(
@@ -378,11 +379,9 @@ def sentence_matrix(
     if chars:
         # sentence x form counts, times form x character-n-gram counts
         counts = sp.csr_matrix((np.ones(n), (sid, tok.word)), shape=(n_sent, len(tok.forms)))
-        grams = [_char_ngrams(f, 3, 5) for f in lower]
-        form_rows = np.repeat(np.arange(len(grams)), [len(g) for g in grams])
-        gram_cols = hash_columns(
-            T_S_CHAR, np.fromiter(itertools.chain.from_iterable(grams), dtype=np.uint64), n_features
-        )
+        grams = [_char_ngrams(f) for f in lower]
+        form_rows = np.repeat(np.arange(len(grams)), [g.size for g in grams])
+        gram_cols = hash_columns(T_S_CHAR, np.concatenate(grams), n_features)
         per_form = sp.csr_matrix(
             (np.ones(form_rows.size), (form_rows, gram_cols)), shape=(len(grams), n_features)
         )
