@@ -94,6 +94,7 @@ class Alignment:
 
 
 _WORD_BMP: np.ndarray | None = None  # is_word of every code point below 0x10000
+_LOWER_BMP: np.ndarray | None = None  # every code point below 0x10000 lower-cased
 _HASH_P = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
 _HASH_P_INV = pow(_HASH_P, -1, 1 << 64)
 _powers = np.ones(1, dtype=np.uint64)  # _HASH_P ** i modulo 2**64
@@ -101,11 +102,19 @@ _inv_powers = np.ones(1, dtype=np.uint64)  # _HASH_P_INV ** i
 
 
 def _word_table() -> np.ndarray:
-    global _WORD_BMP
+    global _WORD_BMP, _LOWER_BMP
     if _WORD_BMP is None:
         bmp = "".join(map(chr, range(0x10000)))
+        _LOWER_BMP = np.fromiter(map(_lower_point, range(0x10000)), dtype=np.uint32, count=0x10000)
         _WORD_BMP = np.fromiter(map(bool, map(WORD.fullmatch, bmp)), dtype=bool, count=0x10000)
     return _WORD_BMP
+
+
+def _lower_point(c: int) -> int:
+    """One code point lower-cased to one: str.lower's first character (dotted capital I ->
+    i), with final sigma folded to sigma (str.lower picks either by context)."""
+    lowered = chr(c).lower()
+    return 0x3C3 if lowered == "\u03c2" else ord(lowered[0])
 
 
 def _hash_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,20 +178,19 @@ def _word_bounds(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Words of `text`: ids (uint32, of the lower-cased word, the same in every process),
-    character starts and ends (int64), computed with numpy over the whole text."""
+    """Words of `text`: ids (uint32, of the word lower-cased code point by code point, see
+    `_lower_point`; the same in every process), character starts and ends (int64), computed
+    with numpy over the whole text."""
     points, starts, ends = _word_bounds(text)
     if len(starts) == 0:
         return np.zeros(0, dtype=np.uint32), starts, ends
-    lowered = text.lower()
-    if len(lowered) == len(text):  # one code point for one (the usual case)
-        return _hash_runs(_code_points(lowered), starts, ends), starts, ends
-    # rare (e.g. dotted capital I): lower-case word by word, hash the words joined
-    words = [text[a:b].lower() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    w_ends = np.cumsum(lengths)
-    ids = _hash_runs(_code_points("".join(words)), w_ends - lengths, w_ends)
-    return ids, starts, ends
+    if int(points.max()) < 0x10000:
+        lowered = _LOWER_BMP[points]
+    else:  # astral code points: lower-cased one by one
+        high = points >= 0x10000
+        lowered = _LOWER_BMP[np.where(high, 0, points)]
+        lowered[high] = [_lower_point(c) for c in points[high].tolist()]
+    return _hash_runs(lowered, starts, ends), starts, ends
 
 
 def word_ids(text: str) -> list[int]:

@@ -408,3 +408,13 @@ def test_seed_pairing_in_python_and_in_numpy_agree(monkeypatch):
     in_numpy = run()
     assert in_python == in_numpy
     assert sum(map(len, in_python)) >= 10
+
+
+def test_words_compare_case_insensitively_code_point_by_code_point():
+    ids = word_ids("ΟΔΟΣ οδος οδοσ İSTANBUL istanbul Zürich ZÜRICH zurich")
+    assert ids[0] == ids[1] == ids[2]  # final sigma folded to sigma
+    assert ids[3] == ids[4]  # dotted capital I lower-cases to i
+    assert ids[5] == ids[6] != ids[7]
+    text = "ΟΔΟΣ ΠΡΟΣ ΤΗΝ ΑΘΗΝΑ ΚΑΙ ΤΟΝ ΠΕΙΡΑΙΑ ΚΛΕΙΣΤΟΣ ΣΗΜΕΡΑ"
+    found = repeats_within(text + ". Άλλο θέμα εδώ. " + text.lower() + ".")
+    assert len(found) == 2 and found[1].text == text.lower()
