@@ -104,6 +104,18 @@ def document_vectors(texts: Sequence[str]):
     return vectorizer.fit_transform([t if t.strip() else "<empty>" for t in texts])
 
 
+def density(vectors) -> np.ndarray:
+    """Each row's mean cosine similarity to the other rows (L2-normalised TF-IDF rows): how
+    typical a document is of the pool (the "information density" weight of Settles & Craven
+    2008, which keeps uncertainty sampling off outliers)."""
+    n = vectors.shape[0]
+    if n < 2:
+        return np.ones(n)
+    total = np.asarray(vectors.sum(axis=0)).ravel()
+    sims = np.asarray(vectors @ total).ravel()
+    return np.clip((sims - 1.0) / (n - 1), 0.0, None)
+
+
 def select_diverse(
     uncertainties: Sequence[float],
     vectors,

@@ -10,6 +10,8 @@ Strategies (same seeds, seed sets, pool, test set, tagger and training code for 
   the expected number of token decisions the model would get wrong; it prefers articles with
   many undecided tokens (so, also, long and span-rich ones). Near-copies are filtered and
   similar articles penalised (`annotate.active.select_diverse`, TF-IDF cosine);
+- `density` (optional): total token entropy times the article's mean TF-IDF cosine
+  similarity to the pool ("information density", Settles & Craven 2008), same diversity;
 - `document` (optional, the earlier method): mean closeness of the token scores to the
   decision threshold, i.e. a length-normalised document score, with the same diversity.
 
@@ -57,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from annotate import metrics  # noqa: E402
 from annotate.active import (  # noqa: E402
+    density,
     document_vectors,
     select_diverse,
     threshold_closeness,
@@ -68,7 +71,7 @@ from annotate.learn.train import load_config  # noqa: E402
 
 PTC = ROOT.parent / "shared" / "data" / "ptc"
 FIXED = {"sentence_weight": 0.9, "document_weight": 0.0, "threshold": 0.35, "max_gap": 4}
-COLOURS = {"random": "#777777", "tokens": "#d62728", "document": "#1f77b4"}
+COLOURS = {"random": "#777777", "tokens": "#d62728", "document": "#1f77b4", "density": "#9467bd"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -126,6 +129,9 @@ def choose(strategy, model, texts, pool, vectors, batch, rng) -> list[int]:
     _, probas = model.token_proba([texts[d] for d in pool])
     if strategy == "tokens":
         u = np.array([total_token_entropy(p) for p in probas])
+        u = u / (u.max() or 1.0)
+    elif strategy == "density":  # total token entropy x similarity to the pool
+        u = np.array([total_token_entropy(p) for p in probas]) * density(vectors[pool])
         u = u / (u.max() or 1.0)
     elif strategy == "document":
         u = np.array([threshold_closeness(p, model.threshold) for p in probas])

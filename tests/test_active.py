@@ -11,6 +11,8 @@ import pytest
 from annotate import corpus
 from annotate.active import (
     closeness,
+    density,
+    document_vectors,
     select_documents,
     select_uncertain,
     span_uncertainties,
@@ -98,6 +100,19 @@ def test_total_token_entropy_counts_undecided_tokens_in_bits():
     assert threshold_closeness(np.full(40, 0.3), 0.35) == pytest.approx(
         threshold_closeness(np.full(4, 0.3), 0.35)
     )
+
+
+def test_density_is_high_for_typical_documents_and_zero_for_an_outlier():
+    texts = [
+        "the central bank raised interest rates",
+        "the central bank cut interest rates",
+        "the central bank held interest rates",
+        "frogs croak loudly in cloud forests",
+    ]
+    d = density(document_vectors(texts))
+    assert d[3] == pytest.approx(0.0)
+    assert min(d[:3]) > 0.1
+    assert density(document_vectors(["one lonely document"])).tolist() == [1.0]
 
 
 class FixedTagger:
