@@ -1,6 +1,10 @@
 """Model quality: 5-fold cross-validation grouped by article, beside a plain baseline.
 
     .venv/bin/python bench/quality.py [--folds 5] [--limit N] [--skip-baseline] [--skip-timing]
+                                      [--lexicon FILE ...] [--out NAME]
+
+`--lexicon` passes word lists to training exactly as `annotate train --lexicon` does (e.g.
+`--lexicon-set shared` = every list under ../shared/data/lexicons plus BABE's bias words).
 
 Corpora: ../shared/data/ptc (spans: SI, TC, sentence F1) and ../shared/data/semeval2023
 (frames). Folds are drawn over article ids, so an article is never in training and test at
@@ -167,7 +171,21 @@ def main() -> None:
     ap.add_argument("--config", default=str(REPO / "models" / "default.toml"))
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--lexicon", action="append", default=[], help="word list for training")
+    ap.add_argument(
+        "--lexicon-set",
+        choices=["shared"],
+        help="shared: every word list of ../shared/data/lexicons and BABE's bias word list",
+    )
+    ap.add_argument("--out", default="quality", help="bench/out/NAME.json")
     args = ap.parse_args()
+    lexicons = [Path(p) for p in args.lexicon]
+    if args.lexicon_set == "shared":
+        lexicons += sorted(
+            p
+            for p in (DATA / "lexicons").glob("*/*.t*")
+            if p.name != "other_lexicons.txt"  # a list of other lists, not words
+        ) + [DATA / "babe" / "bias_word_lexicon.txt"]
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     schema = load_schema()
     ptc, sem = load_rows(args.limit)
@@ -185,6 +203,7 @@ def main() -> None:
                 [tmp / "ptc-all", tmp / "sem-all"],
                 tmp / "model-all",
                 config=args.config,
+                lexicons=lexicons,
                 progress=lambda m: None,
             )
             train_seconds = time.perf_counter() - t0
@@ -211,6 +230,7 @@ def main() -> None:
                 [parts["ptc", "train"], parts["sem", "train"]],
                 fold / "model",
                 config=args.config,
+                lexicons=lexicons,
                 progress=lambda m: None,
             )
             test_dirs = [parts["ptc", "test"], parts["sem", "test"]]
@@ -227,6 +247,9 @@ def main() -> None:
         "folds": args.folds,
         "documents": {"ptc": len(ptc), "semeval2023": len(sem)},
         "config": load_config(args.config),
+        "lexicons": [
+            str(p.relative_to(DATA)) if p.is_relative_to(DATA) else str(p) for p in lexicons
+        ],
         "model": pooled(ours),
         "baseline": pooled(base) if base else None,
         "per_fold": {"model": ours, "baseline": base},
@@ -239,8 +262,9 @@ def main() -> None:
     }
     print_table(result)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {OUT / 'quality.json'}")
+    out = OUT / f"{args.out}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 def fmt(m: dict) -> str:
