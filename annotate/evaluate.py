@@ -148,24 +148,23 @@ def span_threshold_curve(
 ) -> list[tuple[float, float, float]] | None:
     """SI precision and recall of the model's span tagger at other decision thresholds.
 
-    Needs a model with a `tagger` offering `token_proba` (annotate.learn's SpanTagger);
+    Needs a model with a `tagger` offering `score_tokens` (annotate.learn's SpanTagger);
     spans are decoded as the model does, with only the threshold changed. None otherwise.
     """
     tagger = getattr(model, "tagger", None)
-    if tagger is None or not hasattr(tagger, "token_proba"):
+    if tagger is None or not hasattr(tagger, "score_tokens"):
         return None
-    from annotate.learn.tagger import decode
 
     span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
     if not span_docs:
         return None
-    offsets, probas = tagger.token_proba([d.text for d in span_docs])
+    offsets, probas, sentences = tagger.score_tokens([d.text for d in span_docs])
     gold = [[(s, e) for s, e, _ in d.gold_spans] for d in span_docs]
     points = []
     for t in thresholds or [round(0.02 * k, 2) for k in range(1, 46)]:
         pred = [
-            [(a, b) for a, b, _ in decode(o, p, t, tagger.max_gap, tagger.min_tokens)]
-            for o, p in zip(offsets, probas, strict=True)
+            [(a, b) for a, b, _ in tagger.decode_spans(o, p, s, threshold=t)]
+            for o, p, s in zip(offsets, probas, sentences, strict=True)
         ]
         prf = metrics.si_prf(pred, gold)
         points.append((float(t), prf["precision"], prf["recall"]))

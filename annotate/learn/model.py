@@ -19,7 +19,7 @@ import numpy as np
 
 from annotate.errors import BadInput
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
-from annotate.learn.tagger import SpanTagger, decode
+from annotate.learn.tagger import SpanTagger
 from annotate.learn.technique import SpanItem, TechniqueClassifier, assign_labels
 from annotate.schema import load_schema
 
@@ -132,10 +132,10 @@ class Model:
         texts = list(texts)
         results: list[dict] = [{} for _ in texts]
         if self.tagger is not None:
-            offsets, probas = self.tagger.token_proba(texts)
+            offsets, probas, sentences = self.tagger.score_tokens(texts)
             found = [
-                decode(o, p, self.tagger.threshold, self.tagger.max_gap, self.tagger.min_tokens)
-                for o, p in zip(offsets, probas, strict=True)
+                self.tagger.decode_spans(o, p, s)
+                for o, p, s in zip(offsets, probas, sentences, strict=True)
             ]
             # one technique-classifier call for the whole batch, labels assigned per document
             items = [(t, a, b) for t, f in zip(texts, found, strict=True) for a, b, _ in f]

@@ -115,6 +115,7 @@ def fit_tagger(
         sentence_C=float(cfg.get("sentence_C", 1.0)),
         sentence_chars=bool(cfg.get("sentence_chars", True)),
         min_tokens=int(cfg.get("min_tokens", 1)),
+        within_sentences=bool(cfg.get("within_sentences", True)),
     )
     say(f"span tagger: features of {len(texts)} documents")
     F = tagger.featurize(texts)
@@ -132,10 +133,12 @@ def fit_tagger(
             for d, t, s in zip(test_docs, tok, sent, strict=True):
                 p_tok[d], p_sent[d] = t, s
 
+        within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
+
         def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
             pred = [
-                decode(o, mix(t, s, weight, doc_weight), threshold, gap, tagger.min_tokens)
-                for o, t, s in zip(F.offsets, p_tok, p_sent, strict=True)
+                decode(o, mix(t, s, weight, doc_weight), threshold, gap, tagger.min_tokens, w)
+                for o, t, s, w in zip(F.offsets, p_tok, p_sent, within, strict=True)
             ]
             return metrics.si_prf(pred, gold)["f1"]
 
@@ -156,8 +159,8 @@ def fit_tagger(
         )
         mixed = [mix(t, s, w_best, v_best) for t, s in zip(p_tok, p_sent, strict=True)]
         pred = [
-            decode(o, p, t_best, g_best, tagger.min_tokens)
-            for o, p in zip(F.offsets, mixed, strict=True)
+            decode(o, p, t_best, g_best, tagger.min_tokens, w)
+            for o, p, w in zip(F.offsets, mixed, within, strict=True)
         ]
         cv["si"] = metrics.si_prf(pred, gold)
         cv["sentences"] = metrics.sentence_prf(texts, pred, gold)
