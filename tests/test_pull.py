@@ -4,22 +4,13 @@ document merged), written in batches; against a real Label Studio (marker `studi
 from __future__ import annotations
 
 import pytest
+from ls_helpers import region
 
 from annotate.corpus import corpus_info, read_corpus
 from annotate.errors import BadInput
 from annotate.studio import client
 
 pytestmark = pytest.mark.studio
-
-
-def region(rid: str, text: str, start: int, end: int, label: str) -> dict:
-    return {
-        "id": rid,
-        "from_name": "technique",
-        "to_name": "text",
-        "type": "labels",
-        "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
-    }
 
 
 def import_tasks(api, pid: int, docs: list[tuple[str, str]]) -> list[dict]:

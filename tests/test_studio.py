@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from ls_helpers import region
 
 from annotate import repeats
 from annotate.corpus import read_corpus
@@ -60,16 +61,6 @@ def annotator_api(studio, email: str):
     assert session is not None, f"{email} cannot log in"
     token = session.get(f"{studio.url}/api/current-user/token", timeout=30).json()["token"]
     return client.Api(studio.url, token)
-
-
-def region(rid: str, text: str, start: int, end: int, label: str) -> dict:
-    return {
-        "id": rid,
-        "from_name": "technique",
-        "to_name": "text",
-        "type": "labels",
-        "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
-    }
 
 
 def frames(*names: str) -> dict:

@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 
 import pytest
+from ls_helpers import region
 
 from annotate.documents import Document
 from annotate.errors import BadInput, StudioError
@@ -131,13 +132,7 @@ def annotation(result, who=7, cancelled=False, aid=1):
 
 
 def labels(rid, start, end, label, text=TEXT):
-    return {
-        "id": rid,
-        "from_name": "technique",
-        "to_name": "text",
-        "type": "labels",
-        "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
-    }
+    return region(rid, text, start, end, label)
 
 
 def test_rows_from_task_all_annotators_skips_and_relations(schema):
