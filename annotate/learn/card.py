@@ -21,8 +21,8 @@ def model_card(info: dict[str, Any]) -> str:
         "- **Span tagger**: a token-level logistic regression (SGD, hashed context features:",
         "  words and neighbours, affixes, shape, position in sentence, lexicon membership) mixed",
         "  with a sentence-level logistic regression (word and character n-grams) and the",
-        "  document's mean sentence score; runs of tokens above a cross-validated threshold",
-        "  become spans.",
+        "  document's mean sentence score; runs of tokens above a cross-validated threshold,",
+        "  within one sentence, become spans.",
         "- **Technique classifier**: one-vs-rest logistic regression on span words, character",
         "  n-grams, context words, length and repetition within the document.",
         "- **Frame classifier**: TF-IDF + one-vs-rest logistic regression, per-frame thresholds",
@@ -65,7 +65,7 @@ def model_card(info: dict[str, Any]) -> str:
             f"Span decoding: token score = mix with sentence weight "
             f"{tagger.get('sentence_weight')} and document weight {tagger.get('document_weight')}; "
             f"threshold {tagger.get('threshold')}, gaps of up to {tagger.get('max_gap')} tokens "
-            "bridged.",
+            "bridged" + (" within a sentence." if tagger.get("within_sentences") else "."),
         ]
     thresholds = info.get("frame_thresholds", {})
     if thresholds:

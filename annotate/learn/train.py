@@ -320,6 +320,7 @@ def _train(
             "max_gap": tagger.max_gap,
             "sentence_weight": tagger.sentence_weight,
             "document_weight": tagger.document_weight,
+            "within_sentences": tagger.within_sentences,
         }
         info["cv"].update(cv)
         has_span = [int(bool(d.spans)) for d in span_docs]
