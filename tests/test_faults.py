@@ -75,10 +75,10 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]
 
 
 class StandIn:
-    """A local HTTP server answering from a script: 503 a few times, or hang."""
+    """A local HTTP server answering from a script: `status` (503) a few times, or hang."""
 
-    def __init__(self, busy: int = 0, hang: float = 0.0):
-        self.busy, self.hang, self.requests = busy, hang, []
+    def __init__(self, busy: int = 0, hang: float = 0.0, status: int = 503):
+        self.busy, self.hang, self.status, self.requests = busy, hang, status, []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -88,7 +88,7 @@ class StandIn:
                     self.rfile.read(int(self.headers["Content-Length"]))
                 if outer.hang:
                     time.sleep(outer.hang)
-                status = 503 if len(outer.requests) <= outer.busy else 200
+                status = outer.status if len(outer.requests) <= outer.busy else 200
                 body = json.dumps({"ok": True}).encode()
                 try:
                     self.send_response(status)
@@ -125,6 +125,21 @@ def test_busy_server_is_retried_with_backoff():
     assert len(times) == 3  # 503, 503, then OK
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert gaps[0] >= 0.9 and gaps[1] >= 1.8  # waits 1 s, then 2 s
+
+
+def test_a_failed_read_is_retried_but_a_failed_write_is_not():
+    # a task listing racing another push's deletes can get HTTP 500: reads are repeated
+    stand_in = StandIn(busy=1, status=500)
+    try:
+        api = client.Api(stand_in.url, "k" * 40)
+        assert api.get("/api/tasks/") == {"ok": True}
+        assert [m for m, _, _ in stand_in.requests] == ["GET", "GET"]
+        stand_in.requests.clear()
+        with pytest.raises(StudioError, match="HTTP 500"):
+            api.post("/api/projects/1/import", json=[])
+        assert [m for m, _, _ in stand_in.requests] == ["POST"]
+    finally:
+        stand_in.close()
 
 
 def test_busy_server_gives_up_with_a_clear_error(monkeypatch):

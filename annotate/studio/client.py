@@ -72,6 +72,10 @@ class Api:
             else:
                 if r.status_code in RETRY_STATUS:
                     problem = f"Label Studio is busy (HTTP {r.status_code})"
+                elif r.status_code == 500 and method.upper() == "GET":
+                    # a task listing that races another client's deletes can fail with 500;
+                    # a read is safe to repeat
+                    problem = f"Label Studio failed a read (HTTP 500: {r.text[:200]})"
                 elif r.status_code == 401:
                     raise StudioError(
                         f"Label Studio at {self.url} refused the API key (HTTP 401): check "
