@@ -195,6 +195,8 @@ def progress(tmp: Path, done: threading.Event, every: float = 60.0) -> None:
 
 
 def studio_lane(tmp: Path, push_file: Path, push_ids: list[str], env: dict) -> None:
+    from bench_studio import accept_predictions  # bench/ is on sys.path when run as a script
+
     from annotate.corpus import read_corpus
     from annotate.studio import server
     from annotate.studio.client import Api
@@ -220,15 +222,9 @@ def studio_lane(tmp: Path, push_file: Path, push_ids: list[str], env: dict) -> N
         say(f"push: {push}")
         assert n_tasks == len(push_ids) == len(set(task_ids)) and push["ids_match"], push
 
-        api = Api(info["url"], creds["api_key"])
-        pid = api.find_project(PROJECT)["id"]
-        t0 = time.perf_counter()
-        api.post(
-            "/api/dm/actions",
-            params={"id": "predictions_to_annotations", "project": pid},
-            json={"selectedItems": {"all": True, "excluded": []}},
+        figures["server_predictions_to_annotations_s"] = accept_predictions(
+            Api(info["url"], creds["api_key"]), PROJECT
         )
-        figures["server_predictions_to_annotations_s"] = round(time.perf_counter() - t0, 1)
         save()
         say(f"predictions -> annotations: {figures['server_predictions_to_annotations_s']} s")
 

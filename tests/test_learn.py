@@ -198,3 +198,14 @@ def test_full_corpora_cross_validated_quality(tmp_path):
     assert cv["si"]["f1"] > 0.30
     assert cv["sentences"]["f1"] > 0.50
     assert cv["frames"]["micro_f1"] > 0.62
+
+
+def test_sentence_words_give_each_token_its_sentences_distinct_words():
+    from annotate.learn.features import token_matrix, tokenize
+
+    tok = tokenize(["The war, the war! Peace now.", "One more."])
+    extra = (token_matrix(tok, 2**20, 2, {}, True) - token_matrix(tok, 2**20, 2, {}, False)).tocsr()
+    # sentences: {the, war} x 6 tokens, {peace, now} x 3 tokens, {one, more} x 3 tokens
+    assert extra.getnnz(axis=1).tolist() == [2] * 6 + [2] * 3 + [2] * 3
+    assert extra.sum() == 24
+    assert set(extra[0].indices) == set(extra[5].indices) != set(extra[6].indices)

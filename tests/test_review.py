@@ -7,6 +7,7 @@ import sys
 import uuid
 
 import pytest
+from ls_helpers import region as ls_region
 
 from annotate import corpus
 from annotate.review import (
@@ -115,13 +116,7 @@ def annotator_api(studio, email: str) -> client.Api:
 
 
 def region(rid: str, start: int, end: int, label: str) -> dict:
-    return {
-        "id": rid,
-        "from_name": "technique",
-        "to_name": "text",
-        "type": "labels",
-        "value": {"start": start, "end": end, "text": TEXT[start:end], "labels": [label]},
-    }
+    return ls_region(rid, TEXT, start, end, label)
 
 
 def frames(*names: str) -> dict:

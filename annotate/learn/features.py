@@ -183,6 +183,8 @@ class Tokenized:
     token_sentence: np.ndarray  # global sentence index of each token
     word: np.ndarray  # index of the token's distinct form in `forms`
     forms: list[str]  # distinct token forms (original case)
+    lower: list[str]  # the forms lower-cased
+    form_hash: np.ndarray  # stable hash of each lower-cased form
 
     @property
     def n_sentences(self) -> int:
@@ -207,21 +209,24 @@ def tokenize(texts: Sequence[str]) -> Tokenized:
         sentence_spans.append(sents)
     forms = list(dict.fromkeys(words))
     index = {f: i for i, f in enumerate(forms)}
+    lower = [f.lower() for f in forms]
     return Tokenized(
         offsets=offsets,
         sentence_spans=sentence_spans,
         token_sentence=np.concatenate(token_sentence or [[]]).astype(np.int64),
         word=np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words)),
         forms=forms,
+        lower=lower,
+        form_hash=np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=len(lower)),
     )
 
 
-def _form_table(forms: list[str], lexicons: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
+def _form_table(tok: Tokenized, lexicons: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
     """Per distinct form: hashes of the lower-cased word and its affixes, shape, lexicons."""
+    forms, lower = tok.forms, tok.lower
     n = len(forms)
-    lower = [f.lower() for f in forms]
     table = {
-        "word": np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=n),
+        "word": tok.form_hash,
         "shape": np.fromiter((_SHAPES.index(shape(f)) for f in forms), dtype=np.uint64, count=n),
         "long": np.fromiter((len(w) > 3 for w in lower), dtype=bool, count=n),
         "p3": np.fromiter((stable_hash(w[:3]) for w in lower), dtype=np.uint64, count=n),
@@ -272,7 +277,7 @@ def token_matrix(
     n = tok.word.size
     if n == 0:
         return sp.csr_matrix((0, n_features))
-    t = _form_table(tok.forms, lexicons)
+    t = _form_table(tok, lexicons)
     w = t["word"][tok.word]
     sid = tok.token_sentence
     first, last = _sentence_geometry(sid)
@@ -326,15 +331,20 @@ def token_matrix(
         has[sid[mark == m]] = True
         add(T_MARK, np.full(n, m, dtype=np.uint64), has[sid])
     if sentence_words:
+        # token i gets S=word for every distinct alphabetic word of its sentence
         alpha = t["alpha"][tok.word]
-        # token i gets S=word for every alphabetic word of its sentence (deduplicated)
-        pairs = np.unique(np.stack([sid[alpha], w[alpha]]), axis=1)
+        s_a, w_a = sid[alpha], w[alpha]
+        order = np.lexsort((w_a, s_a))
+        s_a, w_a = s_a[order], w_a[order]
+        distinct = np.ones(s_a.size, dtype=bool)
+        distinct[1:] = (s_a[1:] != s_a[:-1]) | (w_a[1:] != w_a[:-1])
+        s_a, w_a = s_a[distinct], w_a[distinct]
         counts = np.bincount(sid, minlength=n_sent)
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        for s_, wv in pairs.T:
-            r = np.arange(starts[s_], starts[s_ + 1])
-            rows.append(r)
-            cols.append(hash_columns(T_S_WORD, np.full(r.size, wv, dtype=np.uint64), n_features))
+        firsts = np.cumsum(counts) - counts  # tokens are in sentence order
+        k = counts[s_a]
+        pair = np.repeat(np.arange(s_a.size), k)
+        rows.append(firsts[s_a][pair] + np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+        cols.append(hash_columns(T_S_WORD, w_a[pair], n_features))
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
@@ -352,19 +362,15 @@ def _char_ngrams(word: str) -> np.ndarray:
     )
 
 
-def sentence_matrix(
-    tok: Tokenized, texts: Sequence[str], n_features: int, chars: bool = True
-) -> sp.csr_matrix:
+def sentence_matrix(tok: Tokenized, n_features: int, chars: bool = True) -> sp.csr_matrix:
     """Hashed bag of each sentence: words, word bigrams and (`chars`) character 3-5-grams of
     its words; each block L2-normalised. The first sentence (a title) carries a marker."""
     n_sent = tok.n_sentences
     n = tok.word.size
     if n_sent == 0:
         return sp.csr_matrix((0, n_features * (2 if chars else 1)))
-    lower = [f.lower() for f in tok.forms]
-    form_hash = np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=len(lower))
     sid = tok.token_sentence
-    w = form_hash[tok.word]
+    w = tok.form_hash[tok.word]
     rows = [sid, sid[1:][sid[1:] == sid[:-1]]]
     cols = [
         hash_columns(T_S_WORD, w, n_features),
@@ -379,7 +385,7 @@ def sentence_matrix(
     if chars:
         # sentence x form counts, times form x character-n-gram counts
         counts = sp.csr_matrix((np.ones(n), (sid, tok.word)), shape=(n_sent, len(tok.forms)))
-        grams = [_char_ngrams(f) for f in lower]
+        grams = [_char_ngrams(f) for f in tok.lower]
         form_rows = np.repeat(np.arange(len(grams)), [g.size for g in grams])
         gram_cols = hash_columns(T_S_CHAR, np.concatenate(grams), n_features)
         per_form = sp.csr_matrix(

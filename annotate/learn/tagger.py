@@ -47,7 +47,7 @@ def decode(
     """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score.
 
     With `sentence` (each token's sentence number) a run never crosses a sentence boundary:
-    95% of PTC's gold spans lie within one sentence. The score of a span is the mean
+    almost all of PTC's gold spans lie within one sentence. The score of a span is the mean
     probability of its tokens (bridged ones included).
     """
     proba = np.asarray(proba, dtype=float)
@@ -146,7 +146,7 @@ class SpanTagger(BaseEstimator):
             tokens=token_matrix(tok, self.n_features, self.window, lexicons, self.sentence_words),
             offsets=tok.offsets,
             token_bounds=np.cumsum([0] + [len(o) for o in tok.offsets]),
-            sentences=sentence_matrix(tok, texts, self.n_features, self.sentence_chars),
+            sentences=sentence_matrix(tok, self.n_features, self.sentence_chars),
             sentence_spans=tok.sentence_spans,
             sentence_bounds=np.cumsum([0] + [len(s) for s in tok.sentence_spans]),
             token_sentence=tok.token_sentence,
