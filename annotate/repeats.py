@@ -12,7 +12,8 @@ document, equal shingles are extended in both directions with a greedy gapped X-
 extension (exact runs, then the best of a few substitutions/insertions/deletions of up to
 `MAX_GAP` words), so near-copies with a change every five or six words still align; an
 alignment is kept when both sides have >= `MIN_WORDS` words and similarity (matched words
-/ longer side) >= `MIN_SIMILARITY`. Seeds inside regions already explored are skipped, so
+/ longer side) >= `MIN_SIMILARITY`; its ends then stretch over one more changed word when the
+words after it match again and the last 8 words differ in that word only (`_stretch`). Seeds inside regions already explored are skipped, so
 the pass is linear in practice. Across documents, each document contributes a compact
 signature (winnowed shingle hashes, `anchors()`); `CrossIndex` joins signatures (spilling
 to disk for large runs) and proposes a few partner documents per document; only those
@@ -34,7 +35,10 @@ import numpy as np
 from annotate.documents import Document
 
 DETECTOR = "repeats"
-VERSION = "1.1.0"  # 1.1: anchors winnowed over 3 shingles (more short cross-doc copies)
+# 1.1: anchors winnowed over 3 shingles (more short cross-doc copies)
+# 1.2: an alignment end stretches over one changed word followed by matching ones when the
+#      last 8 words then differ in that word only (8-word runs with one word substituted)
+VERSION = "1.2.0"
 MODEL_VERSION = f"{DETECTOR}-{VERSION}"
 
 MIN_WORDS = 8  # a repeated passage has at least this many words (on both sides)
@@ -305,15 +309,41 @@ def _extend(a, ai: int, b, bi: int, step: int, a_lim: int, b_lim: int) -> tuple[
     return best_state
 
 
+def _stretch(a, ai: int, b, bi: int, step: int, a_lim: int, a_stop: int, b_lim: int):
+    """Past the end (ai, bi) of an alignment, in direction `step`: one changed word, when the
+    words after it match again and the last MIN_WORDS words then differ in that word only
+    (section 10: one word in eight changed; the X-drop extension needs three matching words
+    after a change). `a_stop` is the alignment's other end. Returns (a_pos, b_pos, added
+    matches)."""
+    x, y = ai + step, bi + step
+    if ai == a_lim or bi == b_lim or x == a_lim or y == b_lim or a[x] != b[y]:
+        return ai, bi, 0
+    added = 0
+    while x != a_lim and y != b_lim and a[x] == b[y] and added < MIN_WORDS - 1:
+        added += 1
+        x += step
+        y += step
+    xx, yy = ai - step, bi - step
+    for _ in range(MIN_WORDS - 1 - added):  # the words before the change: verbatim
+        if xx == a_stop or a[xx] != b[yy]:
+            return ai, bi, 0
+        xx -= step
+        yy -= step
+    return x, y, added
+
+
 def _align_seed(a, pa: int, b, pb: int, same: bool = False) -> tuple[int, int, int, int, int]:
     """Extend the seed a[pa..] == b[pb..] both ways: (a_start, a_end, b_start, b_end, matches).
 
     Within one sequence (`same`, pa < pb) the earlier copy may not run into the later seed
     nor the later copy back into the earlier seed, so tandem repeats cost O(distance)."""
-    a_end, b_end, m1 = _extend(a, pa, b, pb, 1, pb if same else len(a), len(b))
+    a_lim = pb if same else len(a)
+    a_end, b_end, m1 = _extend(a, pa, b, pb, 1, a_lim, len(b))
     b_floor = min(pa + SEED_WORDS, pb) - 1 if same else -1
     a_first, b_first, m2 = _extend(a, pa - 1, b, pb - 1, -1, -1, b_floor)
-    return a_first + 1, a_end, b_first + 1, b_end, m1 + m2
+    a_end, b_end, m3 = _stretch(a, a_end, b, b_end, 1, a_lim, a_first, len(b))
+    a_first, b_first, m4 = _stretch(a, a_first, b, b_first, -1, -1, a_end, b_floor)
+    return a_first + 1, a_end, b_first + 1, b_end, m1 + m2 + m3 + m4
 
 
 def _seeds(sa: np.ndarray, sb: np.ndarray | None):

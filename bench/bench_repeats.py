@@ -186,22 +186,37 @@ def build_planted(seed: int = 13):
 
 
 def natural_repeats(
-    docs: list[Document], substitutions: bool = False
+    docs: list[Document], substitutions: bool = False, interior_only: bool = False
 ) -> dict[str, list[tuple[int, int]]]:
     """Exact pass: spans of words covered by an 8-word shingle occurring twice in the set
-    (with `substitutions`, also 8-word shingles equal but for one word)."""
+    (with `substitutions`, also 8-word shingles equal but for one word; with `interior_only`,
+    only if that word is not the first or last, so a shared 7-word run with different
+    neighbours is not one)."""
+    return _covered_spans(docs, _one_substitution_windows(docs, substitutions, interior_only))
+
+
+def _one_substitution_windows(
+    docs: list[Document], substitutions: bool, interior_only: bool = False
+) -> dict[tuple, list[tuple[int, int]]]:
+    """8-word windows (doc, word index) grouped by their words, and (with `substitutions`)
+    by their words but for position k, under keys (k, 7 words); exact keys are the 8 words."""
     where: dict[tuple, list[tuple[int, int]]] = {}
-    words = []
+    positions = range(1, 7) if interior_only else range(8)
     for n, d in enumerate(docs):
-        ms = list(WORD.finditer(d.text))
-        w = [m.group().lower() for m in ms]
-        words.append(ms)
+        w = [m.group().lower() for m in WORD.finditer(d.text)]
         for i in range(len(w) - 7):
             gram = tuple(w[i : i + 8])
             where.setdefault(gram, []).append((n, i))
             if substitutions:
-                for k in range(8):
+                for k in positions:
                     where.setdefault((k, *gram[:k], *gram[k + 1 :]), []).append((n, i))
+    return where
+
+
+def _covered_spans(
+    docs: list[Document], where: dict[tuple, list[tuple[int, int]]]
+) -> dict[str, list[tuple[int, int]]]:
+    words = [list(WORD.finditer(d.text)) for d in docs]
     covered: list[set[int]] = [set() for _ in docs]
     for occ in where.values():
         if len(occ) > 1 and len({x for x in occ}) > 1:
@@ -222,6 +237,36 @@ def natural_repeats(
             spans.append((ms[run[0]].start(), ms[run[1] - 1].end()))
         out[d.id] = spans
     return out
+
+
+def substitution_recall(
+    docs: list[Document], pred: list[list[tuple[int, int]]], gold: list[list[tuple[int, int]]]
+) -> dict[str, dict[str, int]]:
+    """Words the one-substitution gold adds to `gold` (planted + exact), by how they got in:
+    the substituted word inside the 8-word window (`interior`) or only ever its first or last
+    word (`edge`: a shared 7-word run with other neighbours), within one document or across;
+    and how many of them the detector's spans cover."""
+    where = _one_substitution_windows(docs, substitutions=True)
+    best: dict[tuple[int, int], tuple[int, int]] = {}  # word -> (edge?, cross?), lowest wins
+    for key, occ in where.items():
+        if not isinstance(key[0], int) or len(set(occ)) < 2:
+            continue
+        kind = (int(key[0] in (0, 7)), int(len({n for n, _ in occ}) > 1))
+        for n, i in occ:
+            for j in range(i, i + 8):
+                if kind < best.get((n, j), (9, 9)):
+                    best[n, j] = kind
+    words = [list(WORD.finditer(d.text)) for d in docs]
+    out: dict[str, dict[str, int]] = {}
+    for (n, j), (edge, cross) in best.items():
+        m = words[n][j]
+        if any(a <= m.start() and m.end() <= b for a, b in gold[n]):
+            continue
+        name = ("interior", "edge")[edge] + "-" + ("within", "cross")[cross]
+        entry = out.setdefault(name, {"words": 0, "found": 0})
+        entry["words"] += 1
+        entry["found"] += any(a <= m.start() and m.end() <= b for a, b in pred[n])
+    return dict(sorted(out.items()))
 
 
 def natural_near_copies(docs: list[Document]) -> dict[str, list[tuple[int, int]]]:
@@ -309,6 +354,8 @@ def quality() -> dict:
     near = natural_repeats(docs, substitutions=True)
     gold_near = [merge_overlaps(gold[i] + near[i]) for i in ids]
     result_near = si_prf(pred, gold_near)
+    interior = natural_repeats(docs, substitutions=True, interior_only=True)
+    result_interior = si_prf(pred, [merge_overlaps(gold[i] + interior[i]) for i in ids])
     return {
         "precision_loss": {
             "gold": precision_loss(found, ids, [gold[i] for i in ids]),
@@ -320,6 +367,8 @@ def quality() -> dict:
         "predicted_spans": sum(len(p) for p in pred),
         "si": result,
         "si_gold_with_one_word_substitutions": result_near,
+        "si_gold_with_interior_substitutions": result_interior,
+        "one_substitution_words": substitution_recall(docs, pred, [gold[i] for i in ids]),
         "si_gold_with_difflib_near_copies": result_difflib,
         "natural_exact_recall": nat["recall"],
         "copies_found": {k: {"found": v[0], "of": v[1]} for k, v in per_kind.items()},
@@ -526,6 +575,14 @@ def main() -> None:
         print(
             f"  with natural one-substitution 8-grams in gold too: P={n['precision']:.3f} "
             f"R={n['recall']:.3f} F1={n['f1']:.3f}"
+        )
+        n = q["si_gold_with_interior_substitutions"]
+        print(
+            f"  ... the substituted word not first or last of the 8: P={n['precision']:.3f} "
+            f"R={n['recall']:.3f} F1={n['f1']:.3f}; words beyond gold 1 found: "
+            + ", ".join(
+                f"{k} {v['found']}/{v['words']}" for k, v in q["one_substitution_words"].items()
+            )
         )
         for name, loss in q["precision_loss"].items():
             print(
