@@ -7,17 +7,17 @@ mid-sentence. Every occurrence is reported, pointing (`of`) to one other occurre
 
 How: words become stable 32-bit ids (numpy over the whole text: code points, a word-character
 table, polynomial hashes of the lower-cased runs); every `SEED_WORDS`-word shingle is a seed
-(equal shingles found with one sort). Within a
-document, equal shingles are extended in both directions with a greedy gapped X-drop
-extension (exact runs, then the best of a few substitutions/insertions/deletions of up to
-`MAX_GAP` words), so near-copies with a change every five or six words still align; an
-alignment is kept when both sides have >= `MIN_WORDS` words and similarity (matched words
-/ longer side) >= `MIN_SIMILARITY`; its ends then stretch over one more changed word when the
-words after it match again and the last 8 words differ in that word only (`_stretch`). Seeds inside regions already explored are skipped, so
-the pass is linear in practice. Across documents, each document contributes a compact
-signature (winnowed shingle hashes, `anchors()`); `CrossIndex` joins signatures (spilling
-to disk for large runs) and proposes a few partner documents per document; only those
-pairs are aligned.
+(equal shingles found with one sort). Within a document, equal shingles are extended in both
+directions with a greedy gapped X-drop extension (exact runs, then the best of a few
+substitutions/insertions/deletions of up to `MAX_GAP` words), so near-copies with a change
+every five or six words still align; the alignment's ends then stretch over one more changed
+word when the words after it match again and the last 8 words differ in that word only
+(`_stretch`: one word in eight changed). An alignment is kept when both sides have >=
+`MIN_WORDS` words and similarity (matched words / longer side) >= `MIN_SIMILARITY`. Seeds
+inside regions already explored are skipped, so the pass is linear in practice. Across
+documents, each document contributes a compact signature (its distinct 4-word shingle hashes,
+`anchors()`); `CrossIndex` joins signatures (spilling to disk for large runs) and proposes a
+few partner documents per document; only those pairs are aligned.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ DETECTOR = "repeats"
 # 1.1: anchors winnowed over 3 shingles (more short cross-doc copies)
 # 1.2: an alignment end stretches over one changed word followed by matching ones when the
 #      last 8 words then differ in that word only (8-word runs with one word substituted)
-VERSION = "1.2.0"
+# 1.3: every 4-word shingle is an anchor (no winnowing): short near-copies across documents
+VERSION = "1.3.0"
 MODEL_VERSION = f"{DETECTOR}-{VERSION}"
 
 MIN_WORDS = 8  # a repeated passage has at least this many words (on both sides)
@@ -49,7 +50,10 @@ X_DROP = 8  # stop extending when the score falls this far below its best
 MIN_SIMILARITY = 0.8  # matched words / words of the longer occurrence
 SEEDS_PER_SHINGLE = 8  # earlier occurrences of one shingle tried as seeds
 ANCHOR_WORDS = 4  # anchors (cross-document signatures) are hashes of 4-word shingles...
-WINNOW_WINDOW = 3  # ...the minimum of every 3 consecutive ones: any 6 verbatim words share one
+# ...the minimum of every WINNOW_WINDOW consecutive ones. 1 (every shingle, 1.3): any 4 verbatim
+# words share one, so an 8-word run with one word changed mid-run shares 1-3 (3 kept only every
+# 6 verbatim words: half the anchors, but 5-word runs around a change were missed)
+WINNOW_WINDOW = 1
 COMMON_DF = 50  # an anchor in more documents than this is "common" (boilerplate, phrases)
 MAX_PARTNERS = 16  # partner documents aligned per document
 MIN_VOTES = 2  # shared anchors needed to propose a partner document
@@ -233,7 +237,8 @@ def anchors(ids: Sequence[int], shingles: np.ndarray | None = None) -> np.ndarra
     """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
 
     Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
-    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 6 words shares at least one anchor.
+    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 words (4: every shingle is kept) shares
+    at least one anchor.
     """
     if shingles is None or ANCHOR_WORDS != SEED_WORDS:
         shingles = shingle_hashes(ids, ANCHOR_WORDS)
