@@ -12,6 +12,13 @@ against precision although CONTRACTS section 10 counts them as repeats (the "pre
 lines show all of it is in near-copy spans, none in verbatim ones). The second figure adds
 them with an independent line-level difflib oracle (`natural_near_copies`), which still
 misses near-copies that cross a line break or share only one 4-word run with their copy.
+Two more golds add natural 8-word runs occurring twice with one word substituted: all of them
+(`si_gold_with_one_word_substitutions`; this counts every shared 7-word run whose neighbours
+differ, as the changed word may be the first or last of the eight), or only those with the
+changed word inside the run (`si_gold_with_interior_substitutions`; also united with the
+difflib lines). `one_substitution_words` splits the words these add by interior/edge and
+within/cross and counts those found; `interior_gold_as_detector` scores that gold itself
+against the others (how far the golds disagree).
 Measures: SemEval-2020 SI precision/recall/F1 (annotate.metrics.si_prf) and the share of
 planted copies found (>= 50% of the copy covered).
 
@@ -357,6 +364,8 @@ def quality() -> dict:
     interior = natural_repeats(docs, substitutions=True, interior_only=True)
     gold_interior = [merge_overlaps(gold[i] + interior[i]) for i in ids]
     result_interior = si_prf(pred, gold_interior)
+    gold_union = [merge_overlaps(gold_interior[n] + gold_difflib[n]) for n in range(len(ids))]
+    result_union = si_prf(pred, gold_union)
     # the golds disagree with each other: a detector exactly equal to the interior gold scores
     gold_1 = [gold[i] for i in ids]
     interior_gold_as_detector = {
@@ -377,6 +386,7 @@ def quality() -> dict:
         "si_gold_with_one_word_substitutions": result_near,
         "si_gold_with_interior_substitutions": result_interior,
         "interior_gold_as_detector": interior_gold_as_detector,
+        "si_gold_with_interior_substitutions_and_difflib_near_copies": result_union,
         "one_substitution_words": substitution_recall(docs, pred, [gold[i] for i in ids]),
         "si_gold_with_difflib_near_copies": result_difflib,
         "natural_exact_recall": nat["recall"],
@@ -592,6 +602,11 @@ def main() -> None:
             + ", ".join(
                 f"{k} {v['found']}/{v['words']}" for k, v in q["one_substitution_words"].items()
             )
+        )
+        n = q["si_gold_with_interior_substitutions_and_difflib_near_copies"]
+        print(
+            f"  with both (interior substitutions and difflib near-copy lines): "
+            f"P={n['precision']:.3f} R={n['recall']:.3f} F1={n['f1']:.3f}"
         )
         print(
             "  (the interior gold itself, taken as a detector, scores F1 "
