@@ -610,7 +610,10 @@ def main() -> None:
         )
         print(
             "  (the interior gold itself, taken as a detector, scores F1 "
-            + ", ".join(f"{v:.3f} {k[4:]}" for k, v in q["interior_gold_as_detector"].items())
+            + ", ".join(
+                f"{v:.3f} {k.removeprefix('f1_')}"
+                for k, v in q["interior_gold_as_detector"].items()
+            )
             + ")"
         )
         for name, loss in q["precision_loss"].items():

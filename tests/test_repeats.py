@@ -215,6 +215,19 @@ def test_ten_word_run_with_one_word_substituted_across_two_documents():
     assert [(r.text, r.of_id, r.score) for r in result["d1"]] == [(changed, "d0", 0.9)]
 
 
+@pytest.mark.parametrize("k", [1, 2, 5, 6])
+def test_eight_word_run_with_one_word_substituted_across_two_documents(k):
+    # 5+ verbatim words on one side of the change: two shared 4-word anchors propose the pair
+    # (with the change in the very middle only one is shared: found when the documents share
+    # more, not alone)
+    changed = substituted(RUN8, k)
+    result = repeated_passages(
+        docs(FILLER + RUN8 + " on Tuesday.", OTHER + " Yesterday " + changed + " again, he said.")
+    )
+    assert [(r.text, r.of_id, r.score) for r in result["d0"]] == [(RUN8, "d1", 0.875)]
+    assert [(r.text, r.of_id, r.score) for r in result["d1"]] == [(changed, "d0", 0.875)]
+
+
 def test_stretch_over_a_changed_word_needs_a_matching_word_after_it():
     # six shared words, one changed, one shared again: 8 words, 7 the same -> a repeat
     six = "officials confirmed that the shipment left"
