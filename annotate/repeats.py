@@ -314,12 +314,13 @@ def _extend(a, ai: int, b, bi: int, step: int, a_lim: int, b_lim: int) -> tuple[
     return best_state
 
 
-def _stretch(a, ai: int, b, bi: int, step: int, a_lim: int, a_stop: int, b_lim: int):
+def _stretch(a, ai: int, b, bi: int, step: int, lims: tuple[int, int], stops: tuple[int, int]):
     """Past the end (ai, bi) of an alignment, in direction `step`: one changed word, when the
     words after it match again and the last MIN_WORDS words then differ in that word only
     (section 10: one word in eight changed; the X-drop extension needs three matching words
-    after a change). `a_stop` is the alignment's other end. Returns (a_pos, b_pos, added
-    matches)."""
+    after a change). `lims`: the limits of a and b in direction `step`; `stops`: the
+    alignment's other ends (just outside it). Returns (a_pos, b_pos, added matches)."""
+    (a_lim, b_lim), (a_stop, b_stop) = lims, stops
     x, y = ai + step, bi + step
     if ai == a_lim or bi == b_lim or x == a_lim or y == b_lim or a[x] != b[y]:
         return ai, bi, 0
@@ -330,7 +331,7 @@ def _stretch(a, ai: int, b, bi: int, step: int, a_lim: int, a_stop: int, b_lim: 
         y += step
     xx, yy = ai - step, bi - step
     for _ in range(MIN_WORDS - 1 - added):  # the words before the change: verbatim
-        if xx == a_stop or a[xx] != b[yy]:
+        if xx == a_stop or yy == b_stop or a[xx] != b[yy]:
             return ai, bi, 0
         xx -= step
         yy -= step
@@ -346,8 +347,8 @@ def _align_seed(a, pa: int, b, pb: int, same: bool = False) -> tuple[int, int, i
     a_end, b_end, m1 = _extend(a, pa, b, pb, 1, a_lim, len(b))
     b_floor = min(pa + SEED_WORDS, pb) - 1 if same else -1
     a_first, b_first, m2 = _extend(a, pa - 1, b, pb - 1, -1, -1, b_floor)
-    a_end, b_end, m3 = _stretch(a, a_end, b, b_end, 1, a_lim, a_first, len(b))
-    a_first, b_first, m4 = _stretch(a, a_first, b, b_first, -1, -1, a_end, b_floor)
+    a_end, b_end, m3 = _stretch(a, a_end, b, b_end, 1, (a_lim, len(b)), (a_first, b_first))
+    a_first, b_first, m4 = _stretch(a, a_first, b, b_first, -1, (-1, b_floor), (a_end, b_end))
     return a_first + 1, a_end, b_first + 1, b_end, m1 + m2 + m3 + m4
 
 
