@@ -22,26 +22,24 @@ Set-up (all from ../shared/data/ptc; nothing is written into the repository but 
   articles, SemEval-2020 SI F1 (`annotate.metrics.si_prf`) of its `predict` on the test
   set, then add a batch of `--batch` articles chosen by the strategy from its `token_proba`
   on the pool.
-- Only the public tagger API is used: `SpanTagger(**params).fit(texts, spans)`,
-  `.predict(texts)`, `.token_proba(texts)` (features are recomputed each round: simple, and
-  the bench stays at about 10 CPU-minutes for two strategies).
-- The tagger is the fast configuration without the inner cross-validated threshold search of
-  `annotate train`: the scalar hyper-parameters of models/default.toml [tagger], and a
-  decision rule fixed once for every round and strategy: sentence weight 0.9, document
-  weight 0, threshold 0.35, gaps of up to 4 tokens bridged (`FIXED` below). They were chosen
-  in a pilot (3 seeds) as the best of a small grid for *random* selection at 130-150
-  articles, on the test articles: if anything, that favours random.
+- Training each round (`--tune cv`, the default) is exactly `annotate train`'s procedure for
+  the span tagger (`annotate.learn.train.fit_tagger`, models/default.toml [tagger], with
+  `--cv-folds` 3 inner folds instead of 5): out-of-fold token and sentence scores on the
+  labelled articles, then the score mix, threshold and gap bridging that maximise SI F1 on
+  them. So every strategy's model tunes its own decision rule on what it has labelled, as it
+  would in use. `--tune fixed` instead applies one rule to every round and strategy
+  (`FIXED`: sentence weight 0.9, threshold 0.35, gaps of up to 4 tokens), chosen in a pilot
+  as the best of a small grid for *random* selection at 130-150 articles on the test
+  articles: that favours random, whose labelled articles look like the test set, while
+  uncertainty selection gathers long, span-rich articles whose model wants a different rule.
 - Only the span tagger is trained: it is what SI F1 measures (PTC has no frame labels, so
   the frames part of `--select`'s uncertainty is not exercised here).
 
-Measured (5 seeds; the tagger of git 3f63749): tokens and density are ahead of random by
-0.001-0.020 SI F1 from 30 to 110 articles (tokens: random's 70-article F1 at 50, its
-110-article F1 at 90) but neither reaches random's final 0.336 by 150 (tokens 0.331, density
-0.334): the issue's claim does not hold on this set-up. Per labelled word random is ahead
-throughout (tokens and density pick long articles: 194k vs 135k words at 150).
+Measured: see the README ("Active learning") and bench/out/learning_curve.json, which
+records the code measured (git HEAD and file hashes) and each round's chosen rule.
 
-Run:  .venv/bin/python bench/learning_curve.py            (about 10 CPU-minutes; 965 CPU-s
-                                                           with --strategies random,tokens,density)
+Run:  .venv/bin/python bench/learning_curve.py            (random and tokens, 5 seeds: about
+                                                           30 CPU-minutes; --tune fixed: 10)
       .venv/bin/python bench/learning_curve.py --quick    (a smoke run: 2 seeds, 3 rounds)
       .venv/bin/python bench/learning_curve.py --strategies random,tokens,document
 Writes bench/out/learning_curve.json and docs/img/learning_curve.png.
@@ -74,7 +72,7 @@ from annotate.active import (  # noqa: E402
 )
 from annotate.formats.ptc import ptc_rows  # noqa: E402
 from annotate.learn.tagger import SpanTagger  # noqa: E402
-from annotate.learn.train import load_config  # noqa: E402
+from annotate.learn.train import fit_tagger, load_config  # noqa: E402
 
 PTC = ROOT.parent / "shared" / "data" / "ptc"
 FIXED = {"sentence_weight": 0.9, "document_weight": 0.0, "threshold": 0.35, "max_gap": 4}
@@ -90,6 +88,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--test", type=int, default=100, help="held-out articles")
     ap.add_argument("--strategies", default="random,tokens", help="comma-separated")
     ap.add_argument("--jobs", type=int, default=2, help="(seed, strategy) runs in parallel")
+    ap.add_argument(
+        "--tune",
+        choices=["cv", "fixed"],
+        default="cv",
+        help="cv: every round chooses the score mix, threshold and gap bridging by grouped CV "
+        "on the labelled articles, as `annotate train` does; fixed: one rule for all rounds",
+    )
+    ap.add_argument("--cv-folds", type=int, default=3, help="folds of --tune cv")
     ap.add_argument("--quick", action="store_true", help="2 seeds, 3 rounds: a smoke run")
     ap.add_argument("--replot", action="store_true", help="only redraw the plot from --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "learning_curve.json")
@@ -174,6 +180,17 @@ def run_one(strategy: str, seed: int, args: argparse.Namespace) -> tuple[list[di
     return curve, cpu_seconds() - cpu
 
 
+def fit(params: dict, texts: list[str], gold: list, args: argparse.Namespace, seed: int):
+    """The span tagger on the labelled articles: with --tune cv exactly `annotate train`'s
+    procedure (annotate.learn.train.fit_tagger: out-of-fold scores, then the mix, threshold
+    and gap that maximise SI F1 on them), else the fixed rule."""
+    if args.tune == "fixed":
+        return SpanTagger(**params).fit(texts, gold)
+    cfg = {**load_config(None).get("tagger", {}), "cv_folds": args.cv_folds}
+    model, _, _ = fit_tagger(texts, gold, cfg, {}, seed, lambda _message: None)
+    return model
+
+
 def run_strategy(strategy, texts, gold, seed_docs, pool, test, vectors, params, args, seed):
     labelled = list(seed_docs)
     pool = [d for d in pool if d not in set(labelled)]
@@ -182,7 +199,7 @@ def run_strategy(strategy, texts, gold, seed_docs, pool, test, vectors, params, 
     curve = []
     for r in range(args.rounds + 1):
         started, cpu = time.perf_counter(), cpu_seconds()
-        model = SpanTagger(**params).fit([texts[d] for d in labelled], [gold[d] for d in labelled])
+        model = fit(params, [texts[d] for d in labelled], [gold[d] for d in labelled], args, seed)
         pred = model.predict([texts[d] for d in test])
         f1 = metrics.si_prf([[(a, b) for a, b, _ in p] for p in pred], [gold[d] for d in test])
         point = {
@@ -192,6 +209,7 @@ def run_strategy(strategy, texts, gold, seed_docs, pool, test, vectors, params, 
             "si_f1": round(f1["f1"], 4),
             "si_precision": round(f1["precision"], 4),
             "si_recall": round(f1["recall"], 4),
+            "rule": {k: model.get_params()[k] for k in FIXED},
         }
         curve.append(point)
         if r < args.rounds:
@@ -289,7 +307,12 @@ def main() -> None:
     texts, _ = load()
     test, pool = split(len(texts), args.test)
     params = tagger_params()
-    print(f"{len(texts)} articles: {len(test)} test, {len(pool)} pool; tagger {params}")
+    rule = (
+        f"decision rule chosen each round by {args.cv_folds}-fold CV"
+        if args.tune == "cv"
+        else f"fixed decision rule {FIXED}"
+    )
+    print(f"{len(texts)} articles: {len(test)} test, {len(pool)} pool; {rule}")
     runs = [(s, seed) for seed in range(args.seeds) for s in args.strategies]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
         futures = {run: ex.submit(run_one, *run, args) for run in runs}
