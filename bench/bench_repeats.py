@@ -31,7 +31,7 @@ and 5% with a shared footer).
         [--skip-quality] [--compare-with GIT_REV]
 
 Prints figures and writes bench/out/bench_repeats.json (bench_repeats_compare.json when only
---compare-with runs).
+--compare-with runs: with --skip-quality --sizes "").
 """
 
 from __future__ import annotations
@@ -624,10 +624,9 @@ def main() -> None:
         results["within"] = within_speed()
         w = results["within"]
         print(f"within-document: {w['docs_per_cpu_s']:.0f} docs per CPU-second ({w['mean_kb']} KB)")
-    results["cross"] = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
         c = cross_speed(n, args.workers)
-        results["cross"].append(c)
+        results.setdefault("cross", []).append(c)
         print(
             f"cross-document, {n} docs of {c['mean_kb']} KB, {c['workers']} workers: "
             f"signatures {c['signatures_s']} s, join {c['join_s']} s, "
