@@ -15,7 +15,7 @@ word when the words after it match again and the last 8 words differ in that wor
 (`_stretch`: one word in eight changed). An alignment is kept when both sides have >=
 `MIN_WORDS` words and similarity (matched words / longer side) >= `MIN_SIMILARITY`. Seeds
 inside regions already explored are skipped, so the pass is linear in practice. Across
-documents, each document contributes a compact signature (its distinct 4-word shingle hashes,
+documents, each document contributes a compact signature (its winnowed 4-word shingle hashes,
 `anchors()`); `CrossIndex` joins signatures (spilling to disk for large runs) and proposes a
 few partner documents per document; only those pairs are aligned.
 """
