@@ -238,8 +238,7 @@ def anchors(ids: Sequence[int], shingles: np.ndarray | None = None) -> np.ndarra
     """A document's signature: unique winnowed 32-bit shingle hashes (uint32, sorted).
 
     Winnowing keeps the minimum of every `WINNOW_WINDOW` consecutive shingle hashes, so any
-    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 6 words shares
-    at least one anchor.
+    verbatim run of ANCHOR_WORDS + WINNOW_WINDOW - 1 = 6 words shares at least one anchor.
     """
     if shingles is None or ANCHOR_WORDS != SEED_WORDS:
         shingles = shingle_hashes(ids, ANCHOR_WORDS)

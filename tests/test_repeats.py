@@ -215,15 +215,20 @@ def found(result: dict, doc: str) -> list[tuple[str, str, float]]:
 # repeats 1.3 found the run alone, at 2.3 times the document pairs to align).
 
 
-def test_ten_word_run_with_one_word_substituted_across_two_documents():
-    run = RUN8 + " before dawn"
-    changed = substituted(run, 5, "departed")
-    result = repeated_passages(
+def pair_sharing_a_passage(run: str, changed: str) -> dict:
+    """`run` in one document, `changed` in another; both also open with PASSAGE."""
+    return repeated_passages(
         docs(
             PASSAGE + ". " + FILLER + run + " on Tuesday.",
             PASSAGE + ". " + OTHER + " Yesterday " + changed + " again, he said.",
         )
     )
+
+
+def test_ten_word_run_with_one_word_substituted_across_two_documents():
+    run = RUN8 + " before dawn"
+    changed = substituted(run, 5, "departed")
+    result = pair_sharing_a_passage(run, changed)
     assert (run, "d1", 0.9) in found(result, "d0")
     assert (changed, "d0", 0.9) in found(result, "d1")
     assert len(result["d0"]) == len(result["d1"]) == 2  # the run and the passage
@@ -232,12 +237,7 @@ def test_ten_word_run_with_one_word_substituted_across_two_documents():
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
 def test_eight_word_run_with_one_word_substituted_across_two_documents(k):
     changed = substituted(RUN8, k)
-    result = repeated_passages(
-        docs(
-            PASSAGE + ". " + FILLER + RUN8 + " on Tuesday.",
-            PASSAGE + ". " + OTHER + " Yesterday " + changed + " again, he said.",
-        )
-    )
+    result = pair_sharing_a_passage(RUN8, changed)
     assert (RUN8, "d1", 0.875) in found(result, "d0")
     assert (changed, "d0", 0.875) in found(result, "d1")
 

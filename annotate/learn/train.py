@@ -135,12 +135,14 @@ def fit_tagger(
 
         within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
 
-        def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
-            pred = [
+        def spans(weight: float, doc_weight: float, threshold: float, gap: int) -> list:
+            return [
                 decode(o, mix(t, s, weight, doc_weight), threshold, gap, tagger.min_tokens, w)
                 for o, t, s, w in zip(F.offsets, p_tok, p_sent, within, strict=True)
             ]
-            return metrics.si_prf(pred, gold)["f1"]
+
+        def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
+            return metrics.si_prf(spans(weight, doc_weight, threshold, gap), gold)["f1"]
 
         weights = [float(w) for w in cfg.get("sentence_weights", [0.5])]
         doc_weights = [float(w) for w in cfg.get("document_weights", [0.0])]
@@ -157,14 +159,12 @@ def fit_tagger(
         tagger.set_params(
             sentence_weight=w_best, document_weight=v_best, threshold=t_best, max_gap=g_best
         )
-        mixed = [mix(t, s, w_best, v_best) for t, s in zip(p_tok, p_sent, strict=True)]
-        pred = [
-            decode(o, p, t_best, g_best, tagger.min_tokens, w)
-            for o, p, w in zip(F.offsets, mixed, within, strict=True)
-        ]
+        pred = spans(w_best, v_best, t_best, g_best)
         cv["si"] = metrics.si_prf(pred, gold)
         cv["sentences"] = metrics.sentence_prf(texts, pred, gold)
-        summaries = [tagger_summary(p) for p in mixed]
+        summaries = [
+            tagger_summary(mix(t, s, w_best, v_best)) for t, s in zip(p_tok, p_sent, strict=True)
+        ]
     say("span tagger: final fit")
     tagger.fit_featurized(F, range(len(texts)), gold)
     return tagger, cv, summaries
