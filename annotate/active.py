@@ -92,8 +92,13 @@ def span_uncertainties(tagger: Any, texts: Sequence[str]) -> list[float]:
     for start in range(0, len(texts), PREDICT_BATCH):
         _, probas = tagger.token_proba(list(texts[start : start + PREDICT_BATCH]))
         entropies.extend(total_token_entropy(p) for p in probas)
-    top = max(entropies, default=0.0)
-    return [e / top if top > 1e-9 else 0.0 for e in entropies]
+    return normalised(entropies)
+
+
+def normalised(values: Sequence[float]) -> list[float]:
+    """Each value divided by the largest (all 0 when the largest is about 0)."""
+    top = max(values, default=0.0)
+    return [v / top if top > 1e-9 else 0.0 for v in values]
 
 
 def document_vectors(texts: Sequence[str]):
@@ -185,10 +190,12 @@ def select_documents(docs: Sequence, model: Any, n: int) -> tuple[list, dict[str
         raise BadInput("--select must be at least 1")
     texts = [d.text for d in docs]
     predictions: list[dict] = []
+    token_scores: list[np.ndarray] = []
     for start in range(0, len(texts), PREDICT_BATCH):
-        predictions.extend(model.predict(texts[start : start + PREDICT_BATCH]))
-    tagger = getattr(model, "tagger", None)
-    spans = span_uncertainties(tagger, texts) if hasattr(tagger, "token_proba") else None
+        predictions.extend(model.predict(texts[start : start + PREDICT_BATCH], token_scores))
+    spans = None
+    if getattr(model, "tagger", None) is not None:  # one tagger pass serves spans and entropy
+        spans = normalised([total_token_entropy(p) for p in token_scores])
     picked = select_uncertain(
         texts,
         predictions,

@@ -127,12 +127,19 @@ class Model:
         return dict(self.info.get("frame_thresholds", {}))
 
     # ---- prediction -----------------------------------------------------------------
-    def predict(self, texts: Sequence[str]) -> list[dict]:
-        """Per text: propaganda probability, frame probabilities and labels, model spans."""
+    def predict(
+        self, texts: Sequence[str], token_scores: list[np.ndarray] | None = None
+    ) -> list[dict]:
+        """Per text: propaganda probability, frame probabilities and labels, model spans.
+
+        `token_scores`, when given, is extended with each text's token scores (the tagger's
+        mixed probabilities), for callers that also need them (active learning)."""
         texts = list(texts)
         results: list[dict] = [{} for _ in texts]
         if self.tagger is not None:
             offsets, probas, sentences = self.tagger.score_tokens(texts)
+            if token_scores is not None:
+                token_scores.extend(probas)
             found = [
                 self.tagger.decode_spans(o, p, s)
                 for o, p, s in zip(offsets, probas, sentences, strict=True)
