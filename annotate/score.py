@@ -342,20 +342,35 @@ def _open_spool(path: str, run: str) -> int:
 
 
 def score_documents(docs: Iterable[Document], model: Any = None) -> Iterator[dict]:
-    """CONTRACTS §6 records for `docs` (in memory, one process), in input order."""
+    """CONTRACTS §6 records for `docs` (in memory, one process), in input order.
+
+    Pass 1 packs each document (text, word ids, own repeats) into one growing buffer, a batch
+    at a time; pass 2 unpacks a batch and its partners when it needs them. So beside `docs`,
+    one packed copy of the texts is held."""
     docs = list(docs)
-    packed, sizes, anchors, n_anchors = batch_signatures([(d.id, d.text) for d in docs], 0)
+    packed = bytearray()
+    at = [0]
     index = repeats.CrossIndex()
-    bounds = np.concatenate(([0], np.cumsum(n_anchors)))
-    for i in range(len(docs)):
-        index.add(i, anchors[bounds[i] : bounds[i + 1]])
+    for lo in range(0, len(docs), BATCH_SIZE):
+        chunk = docs[lo : lo + BATCH_SIZE]
+        data, sizes, anchors, n_anchors = batch_signatures([(d.id, d.text) for d in chunk], lo)
+        packed += data
+        at.extend((at[-1] + np.cumsum(sizes)).tolist())
+        bounds = np.concatenate(([0], np.cumsum(n_anchors)))
+        for i in range(len(chunk)):
+            index.add(lo + i, anchors[bounds[i] : bounds[i + 1]])
     partners = index.partners() if len(docs) > 1 else {}
-    all_docs = unpack_documents(packed, 0)
+    view = memoryview(packed)
+
+    def unpack(lo: int, hi: int) -> list[_Doc]:
+        return unpack_documents(view[at[lo] : at[hi]], lo)
+
     cache = _DocCache()
     for lo in range(0, len(docs), BATCH_SIZE):
-        batch = all_docs[lo : lo + BATCH_SIZE]
+        batch = unpack(lo, min(lo + BATCH_SIZE, len(docs)))
         needed = {p for d in batch for p in partners.get(d.index, [])}
-        yield from score_docs(batch, partners, {p: all_docs[p] for p in needed}, model, cache)
+        known = {p: cache.get(p) or unpack(p, p + 1)[0] for p in needed}
+        yield from score_docs(batch, partners, known, model, cache)
 
 
 # ---- engines --------------------------------------------------------------------------------
