@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
+from annotate.learn.vectors import WordVectors
 
 TOKEN_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 WORD_RE = re.compile(r"\w+")
@@ -150,7 +151,12 @@ _MARKS = '!?"“:'
     T_S_WORD,
     T_S_BIGRAM,
     T_S_CHAR,
-) = range(1, 20)
+    T_CLUSTER,
+    T_CL_NEAR,
+    T_CL_BG_PREV,
+    T_CL_BG_NEXT,
+    T_S_CLUSTER,
+) = range(1, 25)
 _BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
 
 
@@ -265,13 +271,15 @@ def token_matrix(
     window: int = 2,
     lexicons: dict[str, frozenset[str]] | None = None,
     sentence_words: bool = False,
+    vectors: WordVectors | None = None,
 ) -> sp.csr_matrix:
     """Hashed context features of every token (rows in document order).
 
     Features: the word and its neighbours (up to `window` each side, within the sentence),
     bigrams, 3-letter affixes, shape, position in the sentence from either end, inside a quote,
-    sentence length and marks, lexicon membership of the word and its neighbours, and
-    (`sentence_words`) the sentence's words.
+    sentence length and marks, lexicon membership of the word and its neighbours,
+    (`sentence_words`) the sentence's words, and (`vectors`) the word's clusters at every
+    granularity, its neighbours' clusters (two each side) and cluster bigrams.
     """
     lexicons = lexicons or {}
     n = tok.word.size
@@ -345,11 +353,84 @@ def token_matrix(
         pair = np.repeat(np.arange(s_a.size), k)
         rows.append(firsts[s_a][pair] + np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
         cols.append(hash_columns(T_S_WORD, w_a[pair], n_features))
+    if vectors is not None:
+        _cluster_features(tok, vectors, first, last, add)
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
     X.sum_duplicates()
     return X
+
+
+def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct form: its row in `vectors` (-1 unknown), and its cluster at each
+    granularity (levels x forms, -1 unknown)."""
+    row = vectors.lookup(tok.lower)
+    known = row >= 0
+    clusters = np.where(known, vectors.clusters_[:, np.maximum(row, 0)], -1)
+    return row, clusters
+
+
+def _cluster_features(tok: Tokenized, vectors: WordVectors, first, last, add) -> None:
+    _, clusters = form_clusters(tok, vectors)
+    n = tok.word.size
+    idx = np.arange(n)
+    for level, per_form in enumerate(clusters):
+        c = per_form[tok.word]
+        add(T_CLUSTER * 64 + level, c.astype(np.uint64), c >= 0)
+    # neighbours and bigrams at the middle granularity (0 = unknown word, pad outside)
+    mid = clusters[len(clusters) // 2][tok.word].astype(np.int64) + 1
+    pad = np.int64(1 << 20)
+    near = {}
+    for d in (-2, -1, 1, 2):
+        j = idx + d
+        inside = (j >= first) & (j <= last)
+        near[d] = np.where(inside, mid[np.clip(j, 0, n - 1)], pad)
+        add(T_CL_NEAR * 64 + d + 2, near[d].astype(np.uint64), inside & (near[d] > 0))
+    known = mid > 0
+    add(T_CL_BG_PREV, _pair(near[-1], mid), known)
+    add(T_CL_BG_NEXT, _pair(mid, near[1]), known)
+
+
+def token_dense(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> np.ndarray:
+    """Dense token features (float32, n_tokens x 4 * dim): the unit vectors of the word and
+    of its neighbours (zero outside the sentence or for unknown words) and of its sentence's
+    content words (`sentence_vectors`), each times `scale`."""
+    n = tok.word.size
+    dim = vectors.dim
+    if n == 0:
+        return np.zeros((0, 4 * dim), dtype=np.float32)
+    row, _ = form_clusters(tok, vectors)
+    table = np.zeros((len(row) + 1, dim), dtype=np.float32)  # last row: zeros
+    known = row >= 0
+    table[:-1][known] = vectors.vectors_[row[known]]
+    table *= scale
+    first, last = _sentence_geometry(tok.token_sentence)
+    idx = np.arange(n)
+    zero = len(row)
+    prev = np.where(idx - 1 >= first, tok.word[np.maximum(idx - 1, 0)], zero)
+    nxt = np.where(idx + 1 <= last, tok.word[np.minimum(idx + 1, n - 1)], zero)
+    sentence = sentence_vectors(tok, vectors) * scale
+    return np.hstack(
+        [table[tok.word], table[prev], table[nxt], sentence[tok.token_sentence]]
+    ).astype(np.float32, copy=False)
+
+
+def sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:
+    """Unit mean vector of each sentence's content words (no stop words or punctuation)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    row, _ = form_clusters(tok, vectors)
+    content = np.fromiter(
+        (w[0].isalnum() and w not in ENGLISH_STOP_WORDS for w in tok.lower),
+        dtype=bool,
+        count=len(tok.lower),
+    ) & (row >= 0)
+    use = content[tok.word]
+    out = np.zeros((tok.n_sentences, vectors.dim), dtype=np.float32)
+    np.add.at(out, tok.token_sentence[use], vectors.vectors_[row[tok.word[use]]].astype(np.float32))
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1.0, norms)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -362,13 +443,24 @@ def _char_ngrams(word: str) -> np.ndarray:
     )
 
 
-def sentence_matrix(tok: Tokenized, n_features: int, chars: bool = True) -> sp.csr_matrix:
+def sentence_matrix(
+    tok: Tokenized,
+    n_features: int,
+    chars: bool = True,
+    vectors: WordVectors | None = None,
+    vector_weight: float = 2.0,
+) -> sp.csr_matrix:
     """Hashed bag of each sentence: words, word bigrams and (`chars`) character 3-5-grams of
-    its words; each block L2-normalised. The first sentence (a title) carries a marker."""
+    its words; each block L2-normalised. The first sentence (a title) carries a marker.
+    With `vectors`: the mean vector of its content words (times `vector_weight`) and a bag of
+    its words' clusters (the two finest granularities, L2-normalised)."""
     n_sent = tok.n_sentences
     n = tok.word.size
+    width = n_features * (1 + chars + (vectors is not None))
+    if vectors is not None:
+        width += vectors.dim
     if n_sent == 0:
-        return sp.csr_matrix((0, n_features * (2 if chars else 1)))
+        return sp.csr_matrix((0, width))
     sid = tok.token_sentence
     w = tok.form_hash[tok.word]
     rows = [sid, sid[1:][sid[1:] == sid[:-1]]]
@@ -392,6 +484,19 @@ def sentence_matrix(tok: Tokenized, n_features: int, chars: bool = True) -> sp.c
             (np.ones(form_rows.size), (form_rows, gram_cols)), shape=(len(grams), n_features)
         )
         blocks.append(_l2(counts @ per_form))
+    if vectors is not None:
+        blocks.append(sp.csr_matrix(sentence_vectors(tok, vectors) * vector_weight))
+        _, clusters = form_clusters(tok, vectors)
+        r, c = [], []
+        for level in range(max(0, len(clusters) - 2), len(clusters)):
+            cl = clusters[level][tok.word]
+            known = cl >= 0
+            r.append(sid[known])
+            c.append(
+                hash_columns(T_S_CLUSTER * 64 + level, cl[known].astype(np.uint64), n_features)
+            )
+        r, c = np.concatenate(r), np.concatenate(c)
+        blocks.append(_l2(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n_sent, n_features))))
     return sp.hstack(blocks).tocsr()
 
 

@@ -1,7 +1,8 @@
 """Document classifiers: frames (multi-label) and the calibrated `propaganda` probability.
 
-Frames: TF-IDF of words (1-2 grams) + one-vs-rest logistic regression; each frame has its
-own decision threshold, chosen by grouped cross-validation (`train.py`) for F1.
+Frames: TF-IDF of words (1-2 grams) and (`word_vectors`) the document's mean GloVe vector +
+one-vs-rest logistic regression; the decision threshold (one for all frames, or one per
+frame) is chosen by grouped cross-validation (`train.py`) for micro-F1.
 Propaganda: a logistic regression over summary statistics of the span tagger's token
 probabilities (max, top-k mean, share of hot tokens, length), calibrated by sigmoid.
 """
@@ -14,10 +15,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from annotate.learn.features import CompactTfidfVectorizer
+from annotate.learn.vectors import DocumentVectors
 
 
 class FrameClassifier(BaseEstimator, ClassifierMixin):
@@ -32,8 +34,14 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
         max_features: int = 100000,
         thresholds: dict[str, float] | None = None,
         class_weight: str | None = None,
+        word_vectors: bool = False,
+        vector_words: int = 100000,
+        vector_weight: float = 1.0,
     ):
         self.class_weight = class_weight
+        self.word_vectors = word_vectors
+        self.vector_words = vector_words
+        self.vector_weight = vector_weight
         self.frames = frames
         self.C = C
         self.ngram_range = ngram_range
@@ -53,18 +61,23 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
             else:
                 columns.append(j)
         self.columns_ = columns
+        features = [
+            (
+                "tfidf",
+                CompactTfidfVectorizer(
+                    ngram_range=tuple(self.ngram_range),
+                    sublinear_tf=True,
+                    min_df=self.min_df,
+                    max_features=self.max_features,
+                    stop_words="english",
+                ),
+            )
+        ]
+        if getattr(self, "word_vectors", False):
+            features.append(("vectors", DocumentVectors(self.vector_words, self.vector_weight)))
         self.pipeline_ = Pipeline(
             [
-                (
-                    "tfidf",
-                    CompactTfidfVectorizer(
-                        ngram_range=tuple(self.ngram_range),
-                        sublinear_tf=True,
-                        min_df=self.min_df,
-                        max_features=self.max_features,
-                        stop_words="english",
-                    ),
-                ),
+                ("features", FeatureUnion(features)),
                 (
                     "ovr",
                     OneVsRestClassifier(

@@ -1,9 +1,10 @@
 """Span tagger: finds propaganda spans (any technique) with token and sentence classifiers.
 
-Each token gets hashed context features (`features.token_matrix`) and a logistic
-regression (SGD) gives the probability that it lies inside a span. A second logistic
-regression scores each sentence (hashed word n-grams and character n-grams): does it hold a
-span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
+Each token gets hashed context features (`features.token_matrix`) and, with
+`word_vectors`, its words' GloVe clusters and vectors (`features.token_dense`); a logistic
+regression (averaged SGD) gives the probability that it lies inside a span. A second
+logistic regression scores each sentence (hashed word n-grams, character n-grams and, with
+`word_vectors`, its mean word vector and a bag of word clusters): does it hold a span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
 p_sentence`, and (`document_weight`) the document's mean sentence probability; runs of tokens scoring >= `threshold` (bridging gaps of up to `max_gap` tokens)
 become spans. The weights, `threshold` and `max_gap` are chosen by grouped
 cross-validation for the SemEval-2020 SI F1 (see `train.py`).
@@ -11,15 +12,18 @@ cross-validation for the SemEval-2020 SI F1 (see `train.py`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from annotate.learn.features import sentence_matrix, token_matrix, tokenize
+from annotate.learn.features import sentence_matrix, token_dense, token_matrix, tokenize
+from annotate.learn.vectors import WordVectors
 
 Spans = Sequence[tuple[int, int]]
 
@@ -75,12 +79,27 @@ class Featurized:
     """Token and sentence features of some documents (computed once, sliced per CV fold)."""
 
     tokens: sp.csr_matrix
+    dense: np.ndarray | None  # float32 token rows x dense features, or None
     offsets: list[list[tuple[int, int]]]
     token_bounds: np.ndarray  # rows of document d: token_bounds[d]:token_bounds[d+1]
     sentences: sp.csr_matrix
     sentence_spans: list[list[tuple[int, int]]]
     sentence_bounds: np.ndarray
     token_sentence: np.ndarray  # global sentence row of each token row
+    _design: sp.csr_matrix | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def token_design(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Token rows as the token classifier is trained on them: hashed, then dense features
+        (float32). The stacked matrix is built once and sliced per CV fold."""
+        if self.dense is None:
+            return self.tokens[rows]
+        with self._lock:
+            if self._design is None:
+                self._design = sp.hstack(
+                    [self.tokens.astype(np.float32), _dense_csr(self.dense)], format="csr"
+                )
+        return self._design[rows]
 
     def token_rows(self, docs: Sequence[int]) -> np.ndarray:
         b = self.token_bounds
@@ -121,6 +140,12 @@ class SpanTagger(BaseEstimator):
         max_gap: int = 1,
         min_tokens: int = 1,
         within_sentences: bool = True,
+        average: bool = False,
+        word_vectors: bool = False,
+        vector_words: int = 100000,
+        vector_clusters: Sequence[int] = (64, 512, 2048),
+        vector_scale: float = 0.3,
+        sentence_vector_weight: float = 2.0,
     ):
         self.n_features = n_features
         self.window = window
@@ -137,16 +162,37 @@ class SpanTagger(BaseEstimator):
         self.max_gap = max_gap
         self.min_tokens = min_tokens
         self.within_sentences = within_sentences
+        self.average = average
+        self.word_vectors = word_vectors
+        self.vector_words = vector_words
+        self.vector_clusters = vector_clusters
+        self.vector_scale = vector_scale
+        self.sentence_vector_weight = sentence_vector_weight
 
     # ---- features -------------------------------------------------------------------
+    def vectors(self) -> WordVectors | None:
+        """The word vectors and clusters (`vectors_`), made on first use when `word_vectors`:
+        they depend on the hyper-parameters only, never on training data."""
+        if not getattr(self, "word_vectors", False):
+            return None
+        if getattr(self, "vectors_", None) is None:
+            self.vectors_ = WordVectors(self.vector_words, tuple(self.vector_clusters)).fit()
+        return self.vectors_
+
     def featurize(self, texts: Sequence[str]) -> Featurized:
         tok = tokenize(texts)
         lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+        vectors = self.vectors()
         return Featurized(
-            tokens=token_matrix(tok, self.n_features, self.window, lexicons, self.sentence_words),
+            tokens=token_matrix(
+                tok, self.n_features, self.window, lexicons, self.sentence_words, vectors
+            ),
+            dense=None if vectors is None else token_dense(tok, vectors, self.vector_scale),
             offsets=tok.offsets,
             token_bounds=np.cumsum([0] + [len(o) for o in tok.offsets]),
-            sentences=sentence_matrix(tok, self.n_features, self.sentence_chars),
+            sentences=sentence_matrix(
+                tok, self.n_features, self.sentence_chars, vectors, self.sentence_vector_weight
+            ),
             sentence_spans=tok.sentence_spans,
             sentence_bounds=np.cumsum([0] + [len(s) for s in tok.sentence_spans]),
             token_sentence=tok.token_sentence,
@@ -169,6 +215,7 @@ class SpanTagger(BaseEstimator):
             [sentence_targets(F.sentence_spans[d], s) for d, s in zip(docs, spans, strict=True)]
             or [[]]
         )
+        X = F.token_design(F.token_rows(docs))
         self.token_classifier_ = _fit_or_constant(
             SGDClassifier(
                 loss="log_loss",
@@ -176,13 +223,15 @@ class SpanTagger(BaseEstimator):
                 max_iter=self.epochs,
                 tol=None,
                 class_weight=self.class_weight,
+                average=getattr(self, "average", False),
                 random_state=0,
             ),
-            F.tokens[F.token_rows(docs)],
+            X,
             y_tok,
         )
+        del X
         self.sentence_classifier_ = _fit_or_constant(
-            LogisticRegression(C=self.sentence_C, solver="liblinear"),
+            LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
             F.sentences[F.sentence_rows(docs)],
             y_sent,
         )
@@ -194,7 +243,9 @@ class SpanTagger(BaseEstimator):
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per document: token probabilities and their sentence's probability."""
         rows = F.token_rows(docs)
-        p_tok = _proba(self.token_classifier_, F.tokens[rows])
+        p_tok = _proba(
+            self.token_classifier_, F.tokens[rows], None if F.dense is None else F.dense[rows]
+        )
         sent_rows = F.sentence_rows(docs)
         p_sent_rows = _proba(self.sentence_classifier_, F.sentences[sent_rows])
         p_sent_all = np.zeros(F.sentences.shape[0])
@@ -260,6 +311,19 @@ def mix(
     return (1 - document_weight) * local + document_weight * float(p_sentence.mean())
 
 
+def _dense_csr(dense: np.ndarray) -> sp.csr_matrix:
+    """A dense array as CSR without scanning it for zeros (every row holds every column)."""
+    n, k = dense.shape
+    return sp.csr_matrix(
+        (
+            np.ascontiguousarray(dense).ravel(),
+            np.tile(np.arange(k, dtype=np.int32), n),
+            np.arange(0, n * k + 1, k, dtype=np.int64),
+        ),
+        shape=(n, k),
+    )
+
+
 def _fit_or_constant(classifier, X, y):
     """Fit, or remember the single class when training data has only one."""
     if y.size and y.min() != y.max():
@@ -267,9 +331,17 @@ def _fit_or_constant(classifier, X, y):
     return float(y[0]) if y.size else 0.0
 
 
-def _proba(classifier, X) -> np.ndarray:
+def _proba(classifier, X, dense: np.ndarray | None = None) -> np.ndarray:
+    """P(class 1) of each row of [X | dense]; with `dense`, the linear score is summed block by
+    block (a binary log-loss model: sigmoid of it), so the two are never stacked into one
+    matrix of dense rows at prediction time."""
     if isinstance(classifier, float):
         return np.full(X.shape[0], classifier)
     if X.shape[0] == 0:
         return np.zeros(0)
-    return classifier.predict_proba(X)[:, 1]
+    if dense is None:
+        return classifier.predict_proba(X)[:, 1]
+    coef = classifier.coef_.ravel()
+    width = X.shape[1]
+    z = X @ coef[:width] + dense @ coef[width:].astype(np.float32) + classifier.intercept_[0]
+    return expit(np.asarray(z, dtype=float))

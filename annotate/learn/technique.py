@@ -146,7 +146,13 @@ class TechniqueClassifier(BaseEstimator, ClassifierMixin):
         X = self.features_.fit_transform(items)
         # one-vs-rest liblinear: seconds where multinomial lbfgs takes minutes here
         self.classifier_ = OneVsRestClassifier(
-            LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear")
+            LogisticRegression(
+                C=self.C,
+                class_weight=self.class_weight,
+                solver="liblinear",
+                dual=True,  # many more features than spans: the dual converges in a fraction
+                max_iter=1000,
+            )
         ).fit(X, list(y))
         self.classes_ = self.classifier_.classes_
         return self

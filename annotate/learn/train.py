@@ -9,10 +9,12 @@ grouped by document; the same predictions give the CV figures written into model
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import time
 import tomllib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,7 @@ def fit_tagger(
     lexicons: dict[str, list[str]],
     seed: int,
     say: Callable[[str], None],
+    jobs: int = 1,
 ) -> tuple[SpanTagger, dict[str, Any], list[list[float]]]:
     """Fit the span tagger; the score mix, threshold and gap bridging are chosen for SI F1
     on out-of-fold predictions.
@@ -116,7 +119,16 @@ def fit_tagger(
         sentence_chars=bool(cfg.get("sentence_chars", True)),
         min_tokens=int(cfg.get("min_tokens", 1)),
         within_sentences=bool(cfg.get("within_sentences", True)),
+        average=bool(cfg.get("average", False)),
+        word_vectors=bool(cfg.get("word_vectors", False)),
+        vector_words=int(cfg.get("vector_words", 100000)),
+        vector_clusters=tuple(int(k) for k in cfg.get("vector_clusters", (64, 512, 2048))),
+        vector_scale=float(cfg.get("vector_scale", 0.3)),
+        sentence_vector_weight=float(cfg.get("sentence_vector_weight", 2.0)),
     )
+    if tagger.word_vectors:
+        say("span tagger: word vectors and clusters")
+        tagger.vectors()
     say(f"span tagger: features of {len(texts)} documents")
     F = tagger.featurize(texts)
     folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
@@ -125,13 +137,19 @@ def fit_tagger(
     if folds and any(gold):  # also when every document has spans
         p_tok: list[np.ndarray] = [np.zeros(0)] * len(texts)
         p_sent: list[np.ndarray] = [np.zeros(0)] * len(texts)
-        for f, (train_docs, test_docs) in enumerate(folds, 1):
-            say(f"span tagger: fold {f}/{len(folds)}")
+
+        def fold(f: int) -> None:
+            train_docs, test_docs = folds[f]
+            say(f"span tagger: fold {f + 1}/{len(folds)}")
             model = SpanTagger(**tagger.get_params())
             model.fit_featurized(F, train_docs, [gold[d] for d in train_docs])
             tok, sent = model.scores_featurized(F, test_docs)
             for d, t, s in zip(test_docs, tok, sent, strict=True):
                 p_tok[d], p_sent[d] = t, s
+
+        # folds in threads: the SGD and liblinear solvers release the GIL
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            list(pool.map(fold, range(len(folds))))
 
         within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
 
@@ -201,6 +219,17 @@ def fit_technique(
     return TechniqueClassifier(**params).fit(items, labels), cv
 
 
+def best_threshold(grid: Sequence[float], scores: np.ndarray, truth: np.ndarray) -> float:
+    """The first grid value whose decisions `scores >= t` have the best F1 against `truth`
+    (micro over every cell when the arrays are 2-D)."""
+
+    def f1(t: float) -> float:
+        hit = scores >= t
+        return 2 * float((hit & truth).sum()) / max(int(hit.sum() + truth.sum()), 1)
+
+    return max(grid, key=f1)
+
+
 def fit_frames(
     texts: list[str],
     frame_sets: list[list[str]],
@@ -215,8 +244,12 @@ def fit_frames(
         "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
         "min_df": int(cfg.get("min_df", 2)),
         "class_weight": cfg.get("class_weight") or None,
+        "word_vectors": bool(cfg.get("word_vectors", False)),
+        "vector_words": int(cfg.get("vector_words", 100000)),
+        "vector_weight": float(cfg.get("vector_weight", 1.0)),
     }
     grid = [float(t) for t in cfg.get("threshold_grid", [0.5])]
+    per_frame = str(cfg.get("thresholds", "global")) == "per_frame"
     thresholds = {f: 0.5 for f in frames}
     cv: dict[str, Any] = {}
     folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
@@ -227,16 +260,12 @@ def fit_frames(
             clf = FrameClassifier(**params).fit([texts[i] for i in tr], [frame_sets[i] for i in tr])
             oof[te] = clf.predict_proba([texts[i] for i in te])
         gold = [set(fs) for fs in frame_sets]
-        for j, frame in enumerate(frames):
-            truth = np.array([frame in g for g in gold])
-            best = (-1.0, 0.5)
-            for t in grid:
-                hit = oof[:, j] >= t
-                tp = float((hit & truth).sum())
-                f1 = 2 * tp / (hit.sum() + truth.sum()) if hit.sum() + truth.sum() else 0.0
-                if f1 > best[0]:
-                    best = (f1, t)
-            thresholds[frame] = best[1]
+        truth = np.array([[frame in g for frame in frames] for g in gold]).reshape(oof.shape)
+        if per_frame:  # a threshold per frame: fits small frames' few examples closely
+            for j, frame in enumerate(frames):
+                thresholds[frame] = best_threshold(grid, oof[:, j], truth[:, j])
+        else:  # one threshold for all frames, for micro-F1: steadier on a few hundred documents
+            thresholds = dict.fromkeys(frames, best_threshold(grid, oof, truth))
         pred = [{f for j, f in enumerate(frames) if row[j] >= thresholds[f]} for row in oof]
         scores = metrics.multilabel_f1(pred, gold, frames)
         cv = {"micro_f1": scores["micro_f1"], "macro_f1": scores["macro_f1"]}
@@ -279,6 +308,7 @@ def _train(
         raise BadInput("give at least one corpus directory")
     cfg = load_config(config)
     seed = int(cfg.get("seed", 0))
+    jobs = int(cfg.get("jobs", 0)) or min(2, os.cpu_count() or 1)
     schema = load_schema()
     lexicon_words = load_lexicons(lexicons)
     docs, provenance = load_documents(corpora, policy, schema)
@@ -312,7 +342,7 @@ def _train(
         texts = [d.text for d in span_docs]
         gold = [[(s["start"], s["end"]) for s in d.spans] for d in span_docs]
         tagger, cv, summaries = fit_tagger(
-            texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say
+            texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say, jobs
         )
         components["tagger"] = tagger
         info["tagger"] = {
