@@ -16,6 +16,10 @@ name = "test"
 [tagger]
 n_features = 262144
 sentence_chars = false
+word_vectors = true
+vector_clusters = [16, 64]
+average = true
+span_weight_power = 0.5
 epochs = 5
 cv_folds = 3
 thresholds = [0.2, 0.3, 0.4]
@@ -23,6 +27,7 @@ max_gaps = [0, 2]
 [technique]
 cv_folds = 2
 [frames]
+word_vectors = true
 cv_folds = 3
 threshold_grid = [0.3, 0.5]
 """

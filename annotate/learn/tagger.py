@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from annotate.learn.features import sentence_matrix, token_dense, token_matrix, tokenize
 from annotate.learn.vectors import WordVectors
+from annotate.metrics import merge_overlaps
 
 Spans = Sequence[tuple[int, int]]
 
@@ -38,6 +39,23 @@ def token_targets(offsets: Sequence[tuple[int, int]], spans: Spans) -> np.ndarra
     for s, e in spans:
         y[(starts < e) & (ends > s)] = 1
     return y
+
+
+def token_weights(offsets: Sequence[tuple[int, int]], spans: Spans, power: float) -> np.ndarray:
+    """Training weight of each token: 1 outside spans; inside a (merged) span of k tokens,
+    k ** -power. SI recall averages over gold spans, so a one-word span counts as much as a
+    forty-word one; unweighted, the token loss would be ruled by the long ones."""
+    w = np.ones(len(offsets))
+    if not power or not spans or not offsets:
+        return w
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    for s, e in merge_overlaps(list(spans)):
+        inside = (starts < e) & (ends > s)
+        k = int(inside.sum())
+        if k:
+            w[inside] = k ** -float(power)
+    return w
 
 
 def decode(
@@ -141,6 +159,7 @@ class SpanTagger(BaseEstimator):
         min_tokens: int = 1,
         within_sentences: bool = True,
         average: bool = False,
+        span_weight_power: float = 0.0,
         word_vectors: bool = False,
         vector_words: int = 100000,
         vector_clusters: Sequence[int] = (64, 512, 2048),
@@ -163,6 +182,7 @@ class SpanTagger(BaseEstimator):
         self.min_tokens = min_tokens
         self.within_sentences = within_sentences
         self.average = average
+        self.span_weight_power = span_weight_power
         self.word_vectors = word_vectors
         self.vector_words = vector_words
         self.vector_clusters = vector_clusters
@@ -216,6 +236,13 @@ class SpanTagger(BaseEstimator):
             or [[]]
         )
         X = F.token_design(F.token_rows(docs))
+        power = getattr(self, "span_weight_power", 0.0)
+        weights = None
+        if power and y_tok.any():
+            weights = np.concatenate(
+                [token_weights(F.offsets[d], s, power) for d, s in zip(docs, spans, strict=True)]
+            )
+            weights[y_tok == 1] /= weights[y_tok == 1].mean()  # positives keep a mean weight of 1
         self.token_classifier_ = _fit_or_constant(
             SGDClassifier(
                 loss="log_loss",
@@ -228,6 +255,7 @@ class SpanTagger(BaseEstimator):
             ),
             X,
             y_tok,
+            weights,
         )
         del X
         self.sentence_classifier_ = _fit_or_constant(
@@ -324,10 +352,10 @@ def _dense_csr(dense: np.ndarray) -> sp.csr_matrix:
     )
 
 
-def _fit_or_constant(classifier, X, y):
+def _fit_or_constant(classifier, X, y, sample_weight=None):
     """Fit, or remember the single class when training data has only one."""
     if y.size and y.min() != y.max():
-        return classifier.fit(X, y)
+        return classifier.fit(X, y, sample_weight=sample_weight)
     return float(y[0]) if y.size else 0.0
 
 

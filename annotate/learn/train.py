@@ -120,6 +120,7 @@ def fit_tagger(
         min_tokens=int(cfg.get("min_tokens", 1)),
         within_sentences=bool(cfg.get("within_sentences", True)),
         average=bool(cfg.get("average", False)),
+        span_weight_power=float(cfg.get("span_weight_power", 0.0)),
         word_vectors=bool(cfg.get("word_vectors", False)),
         vector_words=int(cfg.get("vector_words", 100000)),
         vector_clusters=tuple(int(k) for k in cfg.get("vector_clusters", (64, 512, 2048))),
