@@ -57,6 +57,9 @@ TINY_CONFIG = """
 name = "tiny"
 seed = 0
 [tagger]
+word_vectors = true
+vector_words = 20000
+vector_clusters = [16, 64]
 n_features = 65536
 epochs = 3
 cv_folds = 2

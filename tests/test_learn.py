@@ -194,10 +194,11 @@ def test_full_corpora_cross_validated_quality(tmp_path):
     write_corpus(rows, tmp_path / "sem", source={"format": "semeval2023"})
     train([tmp_path / "ptc", tmp_path / "sem"], tmp_path / "model")
     cv = json.loads((tmp_path / "model" / "model.json").read_text())["cv"]
-    # measured 0.35 / 0.55 / 0.68 (threshold tuned on the same out-of-fold scores)
-    assert cv["si"]["f1"] > 0.30
-    assert cv["sentences"]["f1"] > 0.50
-    assert cv["frames"]["micro_f1"] > 0.62
+    # measured 0.425 / 0.598 / 0.696 (threshold tuned on the same out-of-fold scores); the
+    # model before word vectors and span weights measured 0.37 / 0.55 / 0.68
+    assert cv["si"]["f1"] > 0.40
+    assert cv["sentences"]["f1"] > 0.57
+    assert cv["frames"]["micro_f1"] > 0.68
 
 
 def test_sentence_words_give_each_token_its_sentences_distinct_words():
@@ -234,3 +235,30 @@ def test_tagger_rule_is_tuned_when_every_document_has_spans():
     assert tagger.sentence_weight == 0.9 != defaults["sentence_weight"]
     assert tagger.threshold in (0.15, 0.25)
     assert tagger.max_gap in (8, 16)
+
+
+def test_fold_average_final_model_is_the_mean_of_the_fold_models():
+    from annotate.formats.ptc import ptc_rows
+    from annotate.learn.train import fit_tagger
+
+    rows, _ = ptc_rows(
+        REPO.parent / "shared" / "data" / "ptc" / "train-articles",
+        REPO.parent / "shared" / "data" / "ptc" / "train-labels-task-tc",
+    )
+    rows = rows[:12]
+    texts = [r["text"] for r in rows]
+    gold = [[(s["start"], s["end"]) for s in r["spans"]] for r in rows]
+    cfg = {"n_features": 2**16, "epochs": 3, "cv_folds": 3, "sentence_chars": False}
+    cfg |= {"thresholds": [0.2, 0.3], "max_gaps": [8]}
+    refit, _, _ = fit_tagger(texts, gold, cfg, {}, 0, lambda _m: None, jobs=2)
+    messages: list[str] = []
+    averaged, cv, _ = fit_tagger(texts, gold, cfg | {"final": "fold-average"}, {}, 0,
+                                 messages.append, jobs=2)  # fmt: skip
+    again, _, _ = fit_tagger(texts, gold, cfg | {"final": "fold-average"}, {}, 0,
+                             lambda _m: None, jobs=2)  # fmt: skip
+    assert "span tagger: final model = mean of the fold models" in messages
+    assert "span tagger: final fit" not in messages
+    coef = averaged.token_classifier_.coef_
+    assert not np.allclose(coef, refit.token_classifier_.coef_)
+    assert np.array_equal(coef, again.token_classifier_.coef_)  # same order, same mean
+    assert averaged.predict(texts[:2]) and cv["si"]["f1"] > 0

@@ -99,3 +99,17 @@ def test_other_label_config_is_refused(model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("ANNOTATE_LABEL_CONFIG", str(other))
     with pytest.raises(BadInput, match="trained for another label config"):
         Model.load(model_dir)
+
+
+def test_pickling_leaves_the_model_whole(model_dir):
+    """Pickling (what a Dask broadcast does, once per worker) must not change the live model:
+    the TF-IDF vectorizers once dropped their vocabulary from the object being pickled."""
+    import pickle
+
+    model = Model.load(model_dir)
+    text = "The corrupt, lying elites want war. War is their business."
+    before = model.predict([text])
+    copies = [pickle.loads(pickle.dumps(model)) for _ in range(2)]
+    assert model.predict([text]) == before
+    for copy in copies:
+        assert copy.predict([text]) == before

@@ -1,5 +1,6 @@
 """`annotate score`: records, order, engines giving identical output, formats, atomic output."""
 
+import importlib.util
 import json
 import os
 import re
@@ -299,6 +300,10 @@ def test_real_model_scores_join_repeats_and_match_across_workers(tiny_model, cor
     score([corpus], model=tiny_model, out=one, workers=1, batch_size=16)
     score([corpus], model=Model.load(tiny_model), out=two, workers=2, batch_size=16)
     assert one.read_bytes() == two.read_bytes()
+    if importlib.util.find_spec("distributed"):  # the model is broadcast to each worker
+        dask = tmp_path / "dask.jsonl"
+        score([corpus], model=tiny_model, out=dask, engine="dask", workers=2, batch_size=16)
+        assert dask.read_bytes() == one.read_bytes()
     records = read_jsonl(one)
     texts = {d.id: d.text for d in read_documents([corpus])}
     assert [r["id"] for r in records] == list(texts)

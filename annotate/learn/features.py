@@ -106,7 +106,9 @@ class CompactTfidfVectorizer(TfidfVectorizer):
     """
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: on Python 3.11 the base returns the instance's own __dict__, and popping
+        # from it would strip the live vectorizer (a Dask broadcast pickles it twice)
+        state = dict(super().__getstate__())
         state.pop("stop_words_", None)
         vocabulary = state.pop("vocabulary_", None)
         if vocabulary is not None:

@@ -160,6 +160,7 @@ class SpanTagger(BaseEstimator):
         within_sentences: bool = True,
         average: bool = False,
         span_weight_power: float = 0.0,
+        bags: int = 1,
         word_vectors: bool = False,
         vector_words: int = 100000,
         vector_clusters: Sequence[int] = (64, 512, 2048),
@@ -183,6 +184,7 @@ class SpanTagger(BaseEstimator):
         self.within_sentences = within_sentences
         self.average = average
         self.span_weight_power = span_weight_power
+        self.bags = bags
         self.word_vectors = word_vectors
         self.vector_words = vector_words
         self.vector_clusters = vector_clusters
@@ -243,20 +245,24 @@ class SpanTagger(BaseEstimator):
                 [token_weights(F.offsets[d], s, power) for d, s in zip(docs, spans, strict=True)]
             )
             weights[y_tok == 1] /= weights[y_tok == 1].mean()  # positives keep a mean weight of 1
-        self.token_classifier_ = _fit_or_constant(
-            SGDClassifier(
-                loss="log_loss",
-                alpha=self.alpha,
-                max_iter=self.epochs,
-                tol=None,
-                class_weight=self.class_weight,
-                average=getattr(self, "average", False),
-                random_state=0,
-            ),
-            X,
-            y_tok,
-            weights,
-        )
+        runs = [
+            _fit_or_constant(
+                SGDClassifier(
+                    loss="log_loss",
+                    alpha=self.alpha,
+                    max_iter=self.epochs,
+                    tol=None,
+                    class_weight=self.class_weight,
+                    average=getattr(self, "average", False),
+                    random_state=seed,
+                ),
+                X,
+                y_tok,
+                weights,
+            )
+            for seed in range(max(1, getattr(self, "bags", 1)))
+        ]
+        self.token_classifier_ = _average_linear(runs)
         del X
         self.sentence_classifier_ = _fit_or_constant(
             LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
@@ -350,6 +356,16 @@ def _dense_csr(dense: np.ndarray) -> sp.csr_matrix:
         ),
         shape=(n, k),
     )
+
+
+def _average_linear(runs: list):
+    """One linear model whose weights are the mean of several SGD runs (other shuffles of the
+    same data): less variance than any one run, at the prediction cost of one."""
+    model = runs[0]
+    if len(runs) > 1 and not isinstance(model, float):
+        model.coef_ = np.mean([r.coef_ for r in runs], axis=0)
+        model.intercept_ = np.mean([r.intercept_ for r in runs], axis=0)
+    return model
 
 
 def _fit_or_constant(classifier, X, y, sample_weight=None):

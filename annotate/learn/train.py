@@ -28,7 +28,7 @@ from annotate.errors import BadInput
 from annotate.learn.features import load_lexicons
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
 from annotate.learn.model import Model, versions
-from annotate.learn.tagger import SpanTagger, decode, mix
+from annotate.learn.tagger import SpanTagger, _average_linear, decode, mix
 from annotate.learn.technique import TechniqueClassifier
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
 
@@ -121,6 +121,7 @@ def fit_tagger(
         within_sentences=bool(cfg.get("within_sentences", True)),
         average=bool(cfg.get("average", False)),
         span_weight_power=float(cfg.get("span_weight_power", 0.0)),
+        bags=int(cfg.get("bags", 1)),
         word_vectors=bool(cfg.get("word_vectors", False)),
         vector_words=int(cfg.get("vector_words", 100000)),
         vector_clusters=tuple(int(k) for k in cfg.get("vector_clusters", (64, 512, 2048))),
@@ -135,6 +136,18 @@ def fit_tagger(
     folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
     cv: dict[str, Any] = {}
     summaries = [[0.0] * 5 for _ in texts]
+
+    def final_fit() -> None:  # the decoding settings chosen below are not used by fitting
+        say("span tagger: final fit")
+        tagger.fit_featurized(F, range(len(texts)), gold)
+
+    # "refit": the final model is fitted on every document, in the pool beside the CV folds
+    # (threads: the SGD solver releases the GIL); "fold-average": it is the mean of the fold
+    # models' weights, the models whose out-of-fold scores chose the decoding settings
+    average_folds = str(cfg.get("final", "refit")) == "fold-average" and bool(folds)
+    pool = ThreadPoolExecutor(max(1, jobs))
+    final = None if average_folds else pool.submit(final_fit)
+    fold_models: list[SpanTagger | None] = [None] * len(folds)
     if folds and any(gold):  # also when every document has spans
         p_tok: list[np.ndarray] = [np.zeros(0)] * len(texts)
         p_sent: list[np.ndarray] = [np.zeros(0)] * len(texts)
@@ -144,13 +157,12 @@ def fit_tagger(
             say(f"span tagger: fold {f + 1}/{len(folds)}")
             model = SpanTagger(**tagger.get_params())
             model.fit_featurized(F, train_docs, [gold[d] for d in train_docs])
+            fold_models[f] = model
             tok, sent = model.scores_featurized(F, test_docs)
             for d, t, s in zip(test_docs, tok, sent, strict=True):
                 p_tok[d], p_sent[d] = t, s
 
-        # folds in threads: the SGD and liblinear solvers release the GIL
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            list(pool.map(fold, range(len(folds))))
+        list(pool.map(fold, range(len(folds))))
 
         within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
 
@@ -184,8 +196,20 @@ def fit_tagger(
         summaries = [
             tagger_summary(mix(t, s, w_best, v_best)) for t, s in zip(p_tok, p_sent, strict=True)
         ]
-    say("span tagger: final fit")
-    tagger.fit_featurized(F, range(len(texts)), gold)
+    if final is not None:
+        final.result()
+    elif all(
+        m is not None
+        and not isinstance(m.token_classifier_, float)
+        and not isinstance(m.sentence_classifier_, float)
+        for m in fold_models
+    ):
+        say("span tagger: final model = mean of the fold models")
+        tagger.token_classifier_ = _average_linear([m.token_classifier_ for m in fold_models])
+        tagger.sentence_classifier_ = _average_linear([m.sentence_classifier_ for m in fold_models])
+    else:  # a fold saw one class only: fit on everything instead
+        final_fit()
+    pool.shutdown()
     return tagger, cv, summaries
 
 
@@ -339,33 +363,18 @@ def _train(
         ),
     }
     components: dict[str, Any] = {}
-    if span_docs:
-        texts = [d.text for d in span_docs]
-        gold = [[(s["start"], s["end"]) for s in d.spans] for d in span_docs]
-        tagger, cv, summaries = fit_tagger(
-            texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say, jobs
-        )
-        components["tagger"] = tagger
-        info["tagger"] = {
-            "threshold": tagger.threshold,
-            "max_gap": tagger.max_gap,
-            "sentence_weight": tagger.sentence_weight,
-            "document_weight": tagger.document_weight,
-            "within_sentences": tagger.within_sentences,
-        }
-        info["cv"].update(cv)
-        has_span = [int(bool(d.spans)) for d in span_docs]
-        components["propaganda"] = PropagandaScorer(
-            C=float(cfg.get("propaganda", {}).get("C", 1.0))
-        ).fit(np.array(summaries), has_span)
-        items, labels, groups = [], [], []
-        for k, d in enumerate(span_docs):
-            for s in d.spans:
-                items.append((d.text, s["start"], s["end"]))
-                labels.append(s["label"])
-                groups.append(k)
-        if items:
-            technique, tc = fit_technique(
+    items, labels, groups = [], [], []
+    for k, d in enumerate(span_docs):
+        for s in d.spans:
+            items.append((d.text, s["start"], s["end"]))
+            labels.append(s["label"])
+            groups.append(k)
+    # The technique and frame classifiers fit in a thread of their own, beside the span
+    # tagger's: they need nothing from it, and its SGD solver leaves CPU time to spare.
+    with ThreadPoolExecutor(1) as side:
+        technique_job = (
+            side.submit(
+                fit_technique,
                 items,
                 labels,
                 groups,
@@ -374,22 +383,51 @@ def _train(
                 lexicon_words,
                 say,
             )
-            components["technique"] = technique
+            if items
+            else None
+        )
+        frames_job = (
+            side.submit(
+                fit_frames,
+                [d.text for d in frame_docs],
+                [d.frames for d in frame_docs],
+                cfg.get("frames", {}),
+                schema.frames,
+                seed,
+                say,
+            )
+            if frame_docs
+            else None
+        )
+        if span_docs:
+            texts = [d.text for d in span_docs]
+            gold = [[(s["start"], s["end"]) for s in d.spans] for d in span_docs]
+            tagger, cv, summaries = fit_tagger(
+                texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say, jobs
+            )
+            components["tagger"] = tagger
+            info["tagger"] = {
+                "threshold": tagger.threshold,
+                "max_gap": tagger.max_gap,
+                "sentence_weight": tagger.sentence_weight,
+                "document_weight": tagger.document_weight,
+                "within_sentences": tagger.within_sentences,
+            }
+            info["cv"].update(cv)
+            has_span = [int(bool(d.spans)) for d in span_docs]
+            components["propaganda"] = PropagandaScorer(
+                C=float(cfg.get("propaganda", {}).get("C", 1.0))
+            ).fit(np.array(summaries), has_span)
+        if technique_job is not None:
+            components["technique"], tc = technique_job.result()
             if tc:
                 info["cv"]["tc"] = tc
-    if frame_docs:
-        frames, cv, thresholds = fit_frames(
-            [d.text for d in frame_docs],
-            [d.frames for d in frame_docs],
-            cfg.get("frames", {}),
-            schema.frames,
-            seed,
-            say,
-        )
-        components["frames"] = frames
-        info["frame_thresholds"] = thresholds
-        if cv:
-            info["cv"]["frames"] = cv
+        if frames_job is not None:
+            frames, cv, thresholds = frames_job.result()
+            components["frames"] = frames
+            info["frame_thresholds"] = thresholds
+            if cv:
+                info["cv"]["frames"] = cv
     info["training_seconds"] = round(time.perf_counter() - started, 1)
     model = Model(info, **components)
     with atomic_path(out_dir, directory=True) as tmp:

@@ -95,7 +95,7 @@ class WordVectors(BaseEstimator):
         )
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never strip the live object
         state.pop("_index", None)  # rebuilt on first lookup
         return state
 
