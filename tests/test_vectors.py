@@ -9,6 +9,7 @@ from sklearn.linear_model import SGDClassifier
 
 from annotate.learn.features import (
     T_CLUSTER,
+    dense_tokens,
     hash_columns,
     sentence_vectors,
     token_dense,
@@ -77,6 +78,14 @@ def test_dense_token_features(vectors):
     S = sentence_vectors(tok, vectors)
     assert S.shape == (2, dim) and np.allclose(np.linalg.norm(S, axis=1), 1, atol=1e-5)
     assert np.allclose(D[0, 3 * dim :], 0.3 * S[0]) and np.allclose(D[4, 3 * dim :], 0.3 * S[1])
+    # kept factored, the same rows score the same without being built
+    factored = dense_tokens(tok, vectors, scale=0.3)
+    w = np.random.default_rng(0).normal(size=4 * dim).astype(np.float32)
+    assert factored.shape == D.shape
+    assert np.allclose(factored @ w, D @ w, atol=1e-4)
+    rows = np.array([4, 0, 2])
+    assert np.allclose(factored[rows] @ w, D[rows] @ w, atol=1e-4)
+    assert np.array_equal(factored[rows].toarray(), D[rows])
 
 
 def test_block_scores_equal_the_stacked_matrix():

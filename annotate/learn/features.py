@@ -394,16 +394,59 @@ def _cluster_features(tok: Tokenized, vectors: WordVectors, first, last, add) ->
     add(T_CL_BG_NEXT, _pair(mid, near[1]), known)
 
 
-def token_dense(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> np.ndarray:
-    """Dense token features (float32, n_tokens x 4 * dim): the unit vectors of the word and
-    of its neighbours (zero outside the sentence or for unknown words) and of its sentence's
-    content words (`sentence_vectors`), each times `scale`."""
+@dataclass
+class DenseTokens:
+    """Dense token features kept factored: row i is `[table[word[i]], table[prev[i]],
+    table[nxt[i]], sentence[token_sentence[i]]]` (float32, 4 * dim columns). `D[rows]` keeps
+    the rows, `D @ w` scores them without building the rows (memory: a few numbers per
+    token instead of 4 * dim), `D.toarray()` builds them (for training)."""
+
+    table: np.ndarray  # (forms + 1) x dim, scaled unit vectors; the last row is zeros
+    word: np.ndarray
+    prev: np.ndarray
+    nxt: np.ndarray
+    sentence: np.ndarray  # sentences x dim, scaled
+    token_sentence: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.word.size, 4 * self.table.shape[1])
+
+    def __getitem__(self, rows) -> DenseTokens:
+        return DenseTokens(
+            self.table,
+            self.word[rows],
+            self.prev[rows],
+            self.nxt[rows],
+            self.sentence,
+            self.token_sentence[rows],
+        )
+
+    def __matmul__(self, w: np.ndarray) -> np.ndarray:
+        dim = self.table.shape[1]
+        w = np.asarray(w, dtype=np.float32).reshape(4, dim)
+        per_form = self.table @ w[:3].T  # (forms + 1) x 3: each form's score in each slot
+        return (
+            per_form[self.word, 0]
+            + per_form[self.prev, 1]
+            + per_form[self.nxt, 2]
+            + (self.sentence @ w[3])[self.token_sentence]
+        )
+
+    def toarray(self) -> np.ndarray:
+        t = self.table
+        return np.hstack(
+            [t[self.word], t[self.prev], t[self.nxt], self.sentence[self.token_sentence]]
+        ).astype(np.float32, copy=False)
+
+
+def dense_tokens(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> DenseTokens:
+    """Dense token features: the unit vectors of the word and of its neighbours (zero outside
+    the sentence or for unknown words) and of its sentence's content words
+    (`sentence_vectors`), each times `scale`."""
     n = tok.word.size
-    dim = vectors.dim
-    if n == 0:
-        return np.zeros((0, 4 * dim), dtype=np.float32)
     row, _ = form_clusters(tok, vectors)
-    table = np.zeros((len(row) + 1, dim), dtype=np.float32)  # last row: zeros
+    table = np.zeros((len(row) + 1, vectors.dim), dtype=np.float32)  # last row: zeros
     known = row >= 0
     table[:-1][known] = vectors.vectors_[row[known]]
     table *= scale
@@ -412,10 +455,15 @@ def token_dense(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> np.
     zero = len(row)
     prev = np.where(idx - 1 >= first, tok.word[np.maximum(idx - 1, 0)], zero)
     nxt = np.where(idx + 1 <= last, tok.word[np.minimum(idx + 1, n - 1)], zero)
-    sentence = sentence_vectors(tok, vectors) * scale
-    return np.hstack(
-        [table[tok.word], table[prev], table[nxt], sentence[tok.token_sentence]]
-    ).astype(np.float32, copy=False)
+    sentence = sentence_vectors(tok, vectors) * np.float32(scale)
+    return DenseTokens(table, tok.word, prev, nxt, sentence, tok.token_sentence)
+
+
+def token_dense(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> np.ndarray:
+    """`dense_tokens` as one float32 array (n_tokens x 4 * dim)."""
+    if tok.word.size == 0:
+        return np.zeros((0, 4 * vectors.dim), dtype=np.float32)
+    return dense_tokens(tok, vectors, scale).toarray()
 
 
 def sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:

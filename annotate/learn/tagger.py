@@ -1,7 +1,7 @@
 """Span tagger: finds propaganda spans (any technique) with token and sentence classifiers.
 
 Each token gets hashed context features (`features.token_matrix`) and, with
-`word_vectors`, its words' GloVe clusters and vectors (`features.token_dense`); a logistic
+`word_vectors`, its words' GloVe clusters and vectors (`features.dense_tokens`); a logistic
 regression (averaged SGD) gives the probability that it lies inside a span. A second
 logistic regression scores each sentence (hashed word n-grams, character n-grams and, with
 `word_vectors`, its mean word vector and a bag of word clusters): does it hold a span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
@@ -22,7 +22,13 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from annotate.learn.features import sentence_matrix, token_dense, token_matrix, tokenize
+from annotate.learn.features import (
+    DenseTokens,
+    dense_tokens,
+    sentence_matrix,
+    token_matrix,
+    tokenize,
+)
 from annotate.learn.vectors import WordVectors
 from annotate.metrics import merge_overlaps
 
@@ -97,7 +103,7 @@ class Featurized:
     """Token and sentence features of some documents (computed once, sliced per CV fold)."""
 
     tokens: sp.csr_matrix
-    dense: np.ndarray | None  # float32 token rows x dense features, or None
+    dense: DenseTokens | None  # dense token features (factored), or None
     offsets: list[list[tuple[int, int]]]
     token_bounds: np.ndarray  # rows of document d: token_bounds[d]:token_bounds[d+1]
     sentences: sp.csr_matrix
@@ -115,7 +121,7 @@ class Featurized:
         with self._lock:
             if self._design is None:
                 self._design = sp.hstack(
-                    [self.tokens.astype(np.float32), _dense_csr(self.dense)], format="csr"
+                    [self.tokens.astype(np.float32), _dense_csr(self.dense.toarray())], format="csr"
                 )
         return self._design[rows]
 
@@ -209,7 +215,7 @@ class SpanTagger(BaseEstimator):
             tokens=token_matrix(
                 tok, self.n_features, self.window, lexicons, self.sentence_words, vectors
             ),
-            dense=None if vectors is None else token_dense(tok, vectors, self.vector_scale),
+            dense=None if vectors is None else dense_tokens(tok, vectors, self.vector_scale),
             offsets=tok.offsets,
             token_bounds=np.cumsum([0] + [len(o) for o in tok.offsets]),
             sentences=sentence_matrix(
