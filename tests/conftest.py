@@ -17,6 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# Word clusters are cached between trainings (annotate.learn.vectors.cache_dir): the tests
+# share one cache of their own, never the user's, and the CLI subprocesses inherit it.
+os.environ["ANNOTATE_CACHE_DIR"] = tempfile.mkdtemp(prefix="annotate-test-cache-")
+
 
 @dataclass
 class Studio:

@@ -16,9 +16,9 @@ from annotate.learn.features import (
     token_matrix,
     tokenize,
 )
-from annotate.learn.tagger import _dense_csr, _proba, token_weights
+from annotate.learn.tagger import _hstack_dense, _proba, token_weights
 from annotate.learn.train import best_threshold
-from annotate.learn.vectors import DocumentVectors, WordVectors
+from annotate.learn.vectors import DocumentVectors, WordVectors, cluster_labels, load_glove
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,10 @@ def test_block_scores_equal_the_stacked_matrix():
     D = rng.normal(size=(200, 7)).astype(np.float32)
     signal = np.asarray(X.sum(axis=1)).ravel() + D[:, 0]
     y = (signal > np.median(signal)).astype(int)
-    stacked = sp.hstack([X, _dense_csr(D)], format="csr", dtype=np.float32)
-    assert np.allclose(stacked[:, 300:].toarray(), D)
+    stacked = _hstack_dense(X, D)
+    expected = sp.hstack([X, sp.csr_matrix(D)], format="csr", dtype=np.float32)
+    assert stacked.shape == (200, 307) and stacked.has_sorted_indices
+    assert np.array_equal(stacked.toarray(), expected.toarray())
     clf = SGDClassifier(loss="log_loss", random_state=0).fit(stacked, y)
     assert np.allclose(_proba(clf, X, D), clf.predict_proba(stacked)[:, 1], atol=1e-5)
 
@@ -120,3 +122,22 @@ def test_document_vectors():
     X = dv.transform(["Soldiers and tanks at war.", "", "zzqxv"]).toarray()
     assert X.shape == (3, 50)
     assert np.isclose(np.linalg.norm(X[0]), 2.0) and not X[1].any() and not X[2].any()
+
+
+def test_word_clusters_are_cached_and_a_bad_cache_file_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANNOTATE_CACHE_DIR", str(tmp_path / "cache"))
+    _, v = load_glove(3000)
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    first = cluster_labels(unit, 8)
+    (cached,) = (tmp_path / "cache").glob("clusters-8-*.npy")
+    assert np.array_equal(np.load(cached), first)
+    np.save(cached, np.full(len(first), 7, dtype=np.int16))  # a cache hit is what is on disk
+    assert (cluster_labels(unit, 8) == 7).all()
+    cached.write_bytes(b"not an array")  # unreadable: recomputed and rewritten
+    assert np.array_equal(cluster_labels(unit, 8), first)
+    assert np.array_equal(np.load(cached), first)
+    assert len(list((tmp_path / "cache").glob("clusters-8-*.npy"))) == 1
+    other = cluster_labels(unit[:2000], 8)  # other vectors: another key
+    assert len(other) == 2000 and len(list((tmp_path / "cache").glob("clusters-8-*"))) == 2
+    monkeypatch.setenv("ANNOTATE_CACHE_DIR", "")  # off: nothing written
+    assert np.array_equal(cluster_labels(unit, 8), first)

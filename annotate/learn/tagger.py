@@ -120,9 +120,7 @@ class Featurized:
             return self.tokens[rows]
         with self._lock:
             if self._design is None:
-                self._design = sp.hstack(
-                    [self.tokens.astype(np.float32), _dense_csr(self.dense.toarray())], format="csr"
-                )
+                self._design = _hstack_dense(self.tokens, self.dense.toarray())
         return self._design[rows]
 
     def token_rows(self, docs: Sequence[int]) -> np.ndarray:
@@ -351,17 +349,21 @@ def mix(
     return (1 - document_weight) * local + document_weight * float(p_sentence.mean())
 
 
-def _dense_csr(dense: np.ndarray) -> sp.csr_matrix:
-    """A dense array as CSR without scanning it for zeros (every row holds every column)."""
+def _hstack_dense(X: sp.csr_matrix, dense: np.ndarray) -> sp.csr_matrix:
+    """`[X | dense]` as one float32 CSR matrix, built straight from the arrays: each row's
+    entries of X, then its dense columns (sp.hstack would take 6 s on PTC's 400,000 tokens)."""
     n, k = dense.shape
-    return sp.csr_matrix(
-        (
-            np.ascontiguousarray(dense).ravel(),
-            np.tile(np.arange(k, dtype=np.int32), n),
-            np.arange(0, n * k + 1, k, dtype=np.int64),
-        ),
-        shape=(n, k),
-    )
+    per_row = np.diff(X.indptr)
+    indptr = X.indptr.astype(np.int64) + k * np.arange(n + 1, dtype=np.int64)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    at = np.arange(X.nnz, dtype=np.int64) + k * np.repeat(np.arange(n, dtype=np.int64), per_row)
+    indices[at], data[at] = X.indices, X.data
+    is_dense = np.ones(indices.size, dtype=bool)
+    is_dense[at] = False  # in row order, so the dense values fill in as dense.ravel() runs
+    indices[is_dense] = np.tile(np.arange(X.shape[1], X.shape[1] + k, dtype=np.int32), n)
+    data[is_dense] = np.ascontiguousarray(dense, dtype=np.float32).ravel()
+    return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1] + k))
 
 
 def _average_linear(runs: list):

@@ -12,6 +12,8 @@ the vectors is installed, and scoring never reads the wheel.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +54,53 @@ def load_glove(n_words: int) -> tuple[list[str], np.ndarray]:
     return [str(w) for w in words], np.asarray(vectors, dtype=np.float32)
 
 
+def cache_dir() -> Path | None:
+    """Where derived, data-independent artefacts (word clusters) are kept between runs:
+    `$ANNOTATE_CACHE_DIR`, else `$XDG_CACHE_HOME/annotate` or `~/.cache/annotate`; an empty
+    `ANNOTATE_CACHE_DIR` turns the cache off."""
+    env = os.environ.get("ANNOTATE_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "annotate"
+
+
+def cluster_labels(unit: np.ndarray, k: int) -> np.ndarray:
+    """k-means labels (k clusters) of the unit vectors. They are a pure function of the
+    vectors and k, so they are cached on disk under a hash of both (and of the scikit-learn
+    version): the 2048-cluster run takes about 10 s, and every training would redo it."""
+    import sklearn
+    from sklearn.cluster import MiniBatchKMeans
+
+    params = (
+        f"MiniBatchKMeans({k}, random_state=0, batch_size=4096, max_iter=50) {sklearn.__version__}"
+    )
+    key = hashlib.sha256(np.ascontiguousarray(unit).tobytes() + params.encode()).hexdigest()
+    folder = cache_dir()
+    path = folder / f"clusters-{k}-{key[:20]}.npy" if folder else None
+    if path is not None and path.is_file():
+        try:
+            labels = np.load(path, allow_pickle=False)
+            if labels.shape == (len(unit),) and labels.min() >= 0 and labels.max() < k:
+                return labels
+        except (OSError, ValueError):
+            pass  # unreadable: computed again and rewritten
+    labels = (
+        MiniBatchKMeans(k, random_state=0, batch_size=4096, n_init=1, max_iter=50)
+        .fit(unit)
+        .labels_.astype(np.int16)
+    )
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, labels, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: no cache, same labels
+    return labels
+
+
 class WordVectors(BaseEstimator):
     """Unit word vectors and k-means word clusters; `lookup(forms)` -> row per lower-cased form.
 
@@ -63,19 +112,12 @@ class WordVectors(BaseEstimator):
         self.clusters = clusters
 
     def fit(self, X=None, y=None) -> WordVectors:
-        from sklearn.cluster import MiniBatchKMeans
-
         words, vectors = load_glove(int(self.n_words))
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.where(norms == 0, 1.0, norms)
         self.words_ = "\n".join(words)  # one string: skops stores it in one piece
         self.vectors_ = unit.astype(np.float16)
-        labels = [
-            MiniBatchKMeans(int(k), random_state=0, batch_size=4096, n_init=1, max_iter=50)
-            .fit(unit)
-            .labels_
-            for k in self.clusters
-        ]
+        labels = [cluster_labels(unit.astype(np.float32), int(k)) for k in self.clusters]
         self.clusters_ = np.array(labels, dtype=np.int16).reshape(len(labels), len(words))
         return self
 
