@@ -61,7 +61,8 @@ def cache_dir() -> Path | None:
     env = os.environ.get("ANNOTATE_CACHE_DIR")
     if env is not None:
         return Path(env) if env else None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "annotate"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser())
+    return base / "annotate" if base.is_absolute() else None  # no home: no cache
 
 
 def cluster_labels(unit: np.ndarray, k: int) -> np.ndarray:
