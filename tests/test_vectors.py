@@ -12,7 +12,6 @@ from annotate.learn.features import (
     dense_tokens,
     hash_columns,
     sentence_vectors,
-    token_dense,
     token_matrix,
     tokenize,
 )
@@ -67,7 +66,7 @@ def test_words_of_one_cluster_share_the_cluster_feature(vectors):
 
 def test_dense_token_features(vectors):
     tok = tokenize(["War is peace. Freedom is slavery."])
-    D = token_dense(tok, vectors, scale=0.3)
+    D = dense_tokens(tok, vectors, scale=0.3).toarray()
     dim = vectors.dim
     assert D.shape == (tok.word.size, 4 * dim) and D.dtype == np.float32
     war = vectors.vectors_[vectors.lookup(["war"])[0]].astype(np.float32)

@@ -10,7 +10,7 @@ import functools
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -193,10 +193,20 @@ class Tokenized:
     forms: list[str]  # distinct token forms (original case)
     lower: list[str]  # the forms lower-cased
     form_hash: np.ndarray  # stable hash of each lower-cased form
+    # what `form_clusters` and `sentence_vectors` derived, so features built from the same
+    # tokens and vectors (token rows, dense rows, sentence rows) compute it once
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_sentences(self) -> int:
         return sum(len(s) for s in self.sentence_spans)
+
+    def derive(self, name: str, vectors: WordVectors, compute):
+        """`compute()` once per batch and vectors object (the result is shared: read it only)."""
+        held = self.derived.get(name)
+        if held is None or held[0] is not vectors:
+            held = self.derived[name] = (vectors, compute())
+        return held[1]
 
 
 def tokenize(texts: Sequence[str]) -> Tokenized:
@@ -367,10 +377,12 @@ def token_matrix(
 def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.ndarray]:
     """Per distinct form: its row in `vectors` (-1 unknown), and its cluster at each
     granularity (levels x forms, -1 unknown)."""
-    row = vectors.lookup(tok.lower)
-    known = row >= 0
-    clusters = np.where(known, vectors.clusters_[:, np.maximum(row, 0)], -1)
-    return row, clusters
+
+    def compute():
+        row = vectors.lookup(tok.lower)
+        return row, np.where(row >= 0, vectors.clusters_[:, np.maximum(row, 0)], -1)
+
+    return tok.derive("form_clusters", vectors, compute)
 
 
 def _cluster_features(tok: Tokenized, vectors: WordVectors, first, last, add) -> None:
@@ -459,15 +471,12 @@ def dense_tokens(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> De
     return DenseTokens(table, tok.word, prev, nxt, sentence, tok.token_sentence)
 
 
-def token_dense(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> np.ndarray:
-    """`dense_tokens` as one float32 array (n_tokens x 4 * dim)."""
-    if tok.word.size == 0:
-        return np.zeros((0, 4 * vectors.dim), dtype=np.float32)
-    return dense_tokens(tok, vectors, scale).toarray()
-
-
 def sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:
     """Unit mean vector of each sentence's content words (no stop words or punctuation)."""
+    return tok.derive("sentence_vectors", vectors, lambda: _sentence_vectors(tok, vectors))
+
+
+def _sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     row, _ = form_clusters(tok, vectors)

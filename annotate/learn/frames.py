@@ -73,7 +73,7 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
                 ),
             )
         ]
-        if getattr(self, "word_vectors", False):
+        if self.word_vectors:
             features.append(("vectors", DocumentVectors(self.vector_words, self.vector_weight)))
         self.pipeline_ = Pipeline(
             [

