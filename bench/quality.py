@@ -207,7 +207,7 @@ def main() -> None:
                 progress=lambda m: None,
             )
             train_seconds = time.perf_counter() - t0
-            # training runs on one thread: its CPU time is the wall time on a quiet machine
+            # training runs in 2 threads: CPU time is above wall time
             train_cpu_seconds = time.process_time() - cpu0
             print(summary, flush=True)
             print(
