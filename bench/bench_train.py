@@ -51,14 +51,15 @@ def main() -> None:
         os.environ["ANNOTATE_CACHE_DIR"] = str(tmp / "cache")  # inherited by the subprocess
         for run in ("first (cold cluster cache)", "again (warm cluster cache)"):
             load = os.getloadavg()[0]
+            model = tmp / f"model-{len(results['runs'])}"
             m = run_measured(
                 [ANNOTATE, "train", str(tmp / "ptc"), str(tmp / "frames"),
-                 "--config", args.config, "--out", str(tmp / f"model-{len(results['runs'])}")]
+                 "--config", args.config, "--out", str(model)]
             )  # fmt: skip
             m["load_average_start"] = load
-            m["training_seconds"] = json.loads(
-                (tmp / f"model-{len(results['runs'])}" / "model.json").read_text()
-            )["training_seconds"]
+            m["training_seconds"] = json.loads((model / "model.json").read_text())[
+                "training_seconds"
+            ]
             m.pop("stderr")
             results["runs"][run] = m
             print(

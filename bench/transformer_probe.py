@@ -38,6 +38,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
@@ -219,17 +220,16 @@ def probe_frames(docs, folds, vectors, cfg, frames, say) -> dict:
     table = {t: vectors.document(t) for t in texts}
     results = {}
     original = frames_module.DocumentVectors
+
+    class WithMiniLM(DocumentVectors):  # GloVe mean vector, then the MiniLM one x scale
+        scale = 1.0
+
+        def transform(self, xs):
+            extra = np.array([table[x] for x in xs], dtype=np.float32) * self.scale
+            return sp.hstack([super().transform(xs), sp.csr_matrix(extra)]).tocsr()
+
     for weight in [0.0, *FRAME_WEIGHTS]:
-
-        class WithMiniLM(DocumentVectors):
-            scale = weight
-
-            def transform(self, xs):
-                import scipy.sparse as sp
-
-                extra = np.array([table[x] for x in xs], dtype=np.float32) * self.scale
-                return sp.hstack([super().transform(xs), sp.csr_matrix(extra)]).tocsr()
-
+        WithMiniLM.scale = weight
         frames_module.DocumentVectors = WithMiniLM if weight else original
         pred, gold = [], []
         try:

@@ -267,7 +267,7 @@ class SpanTagger(BaseEstimator):
             )
             for seed in range(max(1, self.bags))
         ]
-        self.token_classifier_ = _average_linear(runs)
+        self.token_classifier_ = average_linear(runs)
         del X
         self.sentence_classifier_ = _fit_or_constant(
             LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
@@ -367,7 +367,7 @@ def _hstack_dense(X: sp.csr_matrix, dense: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1] + k))
 
 
-def _average_linear(runs: list):
+def average_linear(runs: list):
     """One linear model whose weights are the mean of several SGD runs (other shuffles of the
     same data): less variance than any one run, at the prediction cost of one."""
     model = runs[0]
@@ -384,7 +384,7 @@ def _fit_or_constant(classifier, X, y, sample_weight=None):
     return float(y[0]) if y.size else 0.0
 
 
-def _proba(classifier, X, dense: DenseTokens | np.ndarray | None = None) -> np.ndarray:
+def _proba(classifier, X, dense: DenseTokens | None = None) -> np.ndarray:
     """P(class 1) of each row of [X | dense]; with `dense`, the linear score is summed block by
     block (a binary log-loss model: sigmoid of it), so the two are never stacked into one
     matrix of dense rows at prediction time."""

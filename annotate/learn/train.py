@@ -28,7 +28,7 @@ from annotate.errors import BadInput
 from annotate.learn.features import load_lexicons
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
 from annotate.learn.model import Model, versions
-from annotate.learn.tagger import SpanTagger, _average_linear, decode, mix
+from annotate.learn.tagger import SpanTagger, average_linear, decode, mix
 from annotate.learn.technique import TechniqueClassifier
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
 
@@ -205,8 +205,8 @@ def fit_tagger(
         for m in fold_models
     ):
         say("span tagger: final model = mean of the fold models")
-        tagger.token_classifier_ = _average_linear([m.token_classifier_ for m in fold_models])
-        tagger.sentence_classifier_ = _average_linear([m.sentence_classifier_ for m in fold_models])
+        tagger.token_classifier_ = average_linear([m.token_classifier_ for m in fold_models])
+        tagger.sentence_classifier_ = average_linear([m.sentence_classifier_ for m in fold_models])
     else:  # a fold saw one class only: fit on everything instead
         final_fit()
     pool.shutdown()

@@ -70,9 +70,8 @@ def cluster_labels(unit: np.ndarray, k: int) -> np.ndarray:
     import sklearn
     from sklearn.cluster import MiniBatchKMeans
 
-    params = (
-        f"MiniBatchKMeans({k}, random_state=0, batch_size=4096, max_iter=50) {sklearn.__version__}"
-    )
+    kmeans = MiniBatchKMeans(k, random_state=0, batch_size=4096, n_init=1, max_iter=50)
+    params = f"{sorted(kmeans.get_params().items())} {sklearn.__version__}"
     key = hashlib.sha256(np.ascontiguousarray(unit).tobytes() + params.encode()).hexdigest()
     folder = cache_dir()
     path = folder / f"clusters-{k}-{key[:20]}.npy" if folder else None
@@ -83,11 +82,7 @@ def cluster_labels(unit: np.ndarray, k: int) -> np.ndarray:
                 return labels
         except (OSError, ValueError):
             pass  # unreadable: computed again and rewritten
-    labels = (
-        MiniBatchKMeans(k, random_state=0, batch_size=4096, n_init=1, max_iter=50)
-        .fit(unit)
-        .labels_.astype(np.int16)
-    )
+    labels = kmeans.fit(unit).labels_.astype(np.int16)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
