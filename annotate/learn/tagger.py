@@ -171,6 +171,7 @@ class SpanTagger(BaseEstimator):
         vector_clusters: Sequence[int] = (64, 512, 2048),
         vector_scale: float = 0.3,
         sentence_vector_weight: float = 2.0,
+        repeats: bool = False,
     ):
         self.n_features = n_features
         self.window = window
@@ -195,6 +196,7 @@ class SpanTagger(BaseEstimator):
         self.vector_clusters = vector_clusters
         self.vector_scale = vector_scale
         self.sentence_vector_weight = sentence_vector_weight
+        self.repeats = repeats
 
     # ---- features -------------------------------------------------------------------
     def vectors(self) -> WordVectors | None:
@@ -212,7 +214,13 @@ class SpanTagger(BaseEstimator):
         vectors = self.vectors()
         return Featurized(
             tokens=token_matrix(
-                tok, self.n_features, self.window, lexicons, self.sentence_words, vectors
+                tok,
+                self.n_features,
+                self.window,
+                lexicons,
+                self.sentence_words,
+                vectors,
+                self.repeats,
             ),
             dense=None if vectors is None else dense_tokens(tok, vectors, self.vector_scale),
             offsets=tok.offsets,
