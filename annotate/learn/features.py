@@ -158,10 +158,7 @@ _MARKS = '!?"“:'
     T_CL_BG_PREV,
     T_CL_BG_NEXT,
     T_S_CLUSTER,
-    T_REP,
-    T_REP_BG_PREV,
-    T_REP_BG_NEXT,
-) = range(1, 28)
+) = range(1, 25)
 _BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
 
 
@@ -287,7 +284,6 @@ def token_matrix(
     lexicons: dict[str, frozenset[str]] | None = None,
     sentence_words: bool = False,
     vectors: WordVectors | None = None,
-    repeats: bool = False,
 ) -> sp.csr_matrix:
     """Hashed context features of every token (rows in document order).
 
@@ -295,8 +291,7 @@ def token_matrix(
     bigrams, 3-letter affixes, shape, position in the sentence from either end, inside a quote,
     sentence length and marks, lexicon membership of the word and its neighbours,
     (`sentence_words`) the sentence's words, and (`vectors`) the word's clusters at every
-    granularity, its neighbours' clusters (two each side) and cluster bigrams, and
-    (`repeats`) how often the word and its bigrams occur in the whole document.
+    granularity, its neighbours' clusters (two each side) and cluster bigrams.
     """
     lexicons = lexicons or {}
     n = tok.word.size
@@ -370,8 +365,6 @@ def token_matrix(
         pair = np.repeat(np.arange(s_a.size), k)
         rows.append(firsts[s_a][pair] + np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
         cols.append(hash_columns(T_S_WORD, w_a[pair], n_features))
-    if repeats and window:
-        _repeat_features(tok, w, long_word, neighbours, add)
     if vectors is not None:
         _cluster_features(tok, vectors, first, last, add)
     r = np.concatenate(rows)
@@ -379,27 +372,6 @@ def token_matrix(
     X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
     X.sum_duplicates()
     return X
-
-
-def _repeat_features(tok: Tokenized, w, long_word, neighbours, add) -> None:
-    """How often the word (if longer than 3 letters) and its bigram with each neighbour occur
-    in its document (1, 2, 3-4, 5+), and whether this is a later occurrence: PTC's
-    Repetition marks the passages said again (80% of its words are a later occurrence,
-    against 40% of other words), a document-level fact a window of words cannot see."""
-    doc = np.repeat(np.arange(len(tok.offsets)), [len(o) for o in tok.offsets])
-
-    def occurrence(key: np.ndarray) -> np.ndarray:
-        _, group, counts = np.unique(_pair(doc, key), return_inverse=True, return_counts=True)
-        group = group.ravel()
-        order = np.argsort(group, kind="stable")  # each group's tokens in document order
-        rank = np.empty(group.size, dtype=np.int64)
-        rank[order] = np.arange(group.size) - (np.cumsum(counts) - counts)[group[order]]
-        bucket = np.searchsorted([2, 3, 5], counts[group], side="right")
-        return (2 * bucket + (rank > 0)).astype(np.uint64)
-
-    add(T_REP, occurrence(w), long_word)
-    add(T_REP_BG_PREV, occurrence(_pair(neighbours[-1], w)), neighbours[-1] != np.uint64(_BOS))
-    add(T_REP_BG_NEXT, occurrence(_pair(w, neighbours[1])), neighbours[1] != np.uint64(_EOS))
 
 
 def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.ndarray]:

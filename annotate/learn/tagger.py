@@ -171,7 +171,6 @@ class SpanTagger(BaseEstimator):
         vector_clusters: Sequence[int] = (64, 512, 2048),
         vector_scale: float = 0.3,
         sentence_vector_weight: float = 2.0,
-        repeats: bool = False,
     ):
         self.n_features = n_features
         self.window = window
@@ -196,7 +195,6 @@ class SpanTagger(BaseEstimator):
         self.vector_clusters = vector_clusters
         self.vector_scale = vector_scale
         self.sentence_vector_weight = sentence_vector_weight
-        self.repeats = repeats
 
     # ---- features -------------------------------------------------------------------
     def vectors(self) -> WordVectors | None:
@@ -214,13 +212,7 @@ class SpanTagger(BaseEstimator):
         vectors = self.vectors()
         return Featurized(
             tokens=token_matrix(
-                tok,
-                self.n_features,
-                self.window,
-                lexicons,
-                self.sentence_words,
-                vectors,
-                self.repeats,
+                tok, self.n_features, self.window, lexicons, self.sentence_words, vectors
             ),
             dense=None if vectors is None else dense_tokens(tok, vectors, self.vector_scale),
             offsets=tok.offsets,

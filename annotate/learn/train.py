@@ -127,7 +127,6 @@ def fit_tagger(
         vector_clusters=tuple(int(k) for k in cfg.get("vector_clusters", (64, 512, 2048))),
         vector_scale=float(cfg.get("vector_scale", 0.3)),
         sentence_vector_weight=float(cfg.get("sentence_vector_weight", 2.0)),
-        repeats=bool(cfg.get("repeats", False)),
     )
     if tagger.word_vectors:
         say("span tagger: word vectors and clusters")
