@@ -1,7 +1,7 @@
 """Model quality: 5-fold cross-validation grouped by article, beside a plain baseline.
 
-    .venv/bin/python bench/quality.py [--folds 5] [--limit N] [--skip-baseline] [--skip-timing]
-                                      [--lexicon FILE ...] [--out NAME]
+    .venv/bin/python bench/quality.py [--folds 5] [--fold-seed 0] [--limit N] [--skip-baseline]
+                                      [--skip-timing] [--lexicon FILE ...] [--out NAME]
 
 `--lexicon` passes word lists to training exactly as `annotate train --lexicon` does (e.g.
 `--lexicon-set shared` = every list under ../shared/data/lexicons plus BABE's bias words).
@@ -167,6 +167,12 @@ def pooled(per_fold: list[dict]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument(
+        "--fold-seed",
+        type=int,
+        default=0,
+        help="shuffle of the article ids into folds (other seeds: repeated CV, to see the noise)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N articles of each corpus")
     ap.add_argument("--config", default=str(REPO / "models" / "default.toml"))
     ap.add_argument("--skip-baseline", action="store_true")
@@ -190,7 +196,7 @@ def main() -> None:
     schema = load_schema()
     ptc, sem = load_rows(args.limit)
     ids = sorted({r["id"] for r in ptc} | {r["id"] for r in sem})
-    folds = list(KFold(args.folds, shuffle=True, random_state=0).split(ids))
+    folds = list(KFold(args.folds, shuffle=True, random_state=args.fold_seed).split(ids))
     ours, base = [], []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp_name:
@@ -245,6 +251,7 @@ def main() -> None:
                 print(f"fold {k}: base {fmt(base[-1])}", flush=True)
     result = {
         "folds": args.folds,
+        "fold_seed": args.fold_seed,
         "documents": {"ptc": len(ptc), "semeval2023": len(sem)},
         "config": load_config(args.config),
         "lexicons": [
