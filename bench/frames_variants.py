@@ -13,7 +13,9 @@ mean over the outer folds of micro-F1, for three decision rules:
 Variants: the shipped model (models/default.toml), its C, vector weight and min_df moved,
 a C per frame chosen by inner CV on log-loss (LogisticRegressionCV), NB-LR (Wang and
 Manning 2012: binary n-grams scaled by each frame's naive-Bayes log-count ratio) and 100
-LSA components beside the TF-IDF. Writes bench/out/frames_variants.json. About 20 minutes.
+LSA components beside the TF-IDF. For the shipped model, per frame: ROC AUC of the held-out
+probabilities, and F1 beside that of always answering yes. Writes
+bench/out/frames_variants.json (`--only` updates those variants' entries). About 20 minutes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -210,27 +213,57 @@ def main() -> None:
     def fit(make, rows):
         return make().fit([texts[i] for i in rows], [gold[i] for i in rows])
 
-    results = {}
+    out_file = OUT / "frames_variants.json"
+    results = json.loads(out_file.read_text()) if args.only and out_file.exists() else {}
     for name, make in variants.items():
         started = time.perf_counter()
         scores = {rule: [] for rule in RULES}
+        held_out = np.zeros(Y.shape)  # each article's probabilities from the fold holding it out
+        decided = np.zeros(Y.shape, dtype=bool)  # and the shipped rule's decisions
         for train_rows, test_rows in outer:
             oof = np.zeros((len(train_rows), len(frames)))
             for a, b in _folds(len(train_rows), 5, 0):
                 oof[b] = fit(make, train_rows[a]).predict_proba([texts[train_rows[i]] for i in b])
-            P = fit(make, train_rows).predict_proba([texts[i] for i in test_rows])
+            P = held_out[test_rows] = fit(make, train_rows).predict_proba(
+                [texts[i] for i in test_rows]
+            )
             for rule, (decide, grid) in RULES.items():
                 best = max(grid, key=lambda g: micro_f1(decide(oof, *g), Y[train_rows]))
                 scores[rule].append(micro_f1(decide(P, *best), Y[test_rows]))
+                if rule == "thr":
+                    decided[test_rows] = decide(P, *best)
         results[name] = {
             rule: {"micro_f1": float(np.mean(v)), "folds": [round(x, 4) for x in v]}
             for rule, v in scores.items()
         }
         row = "  ".join(f"{rule} {results[name][rule]['micro_f1']:.4f}" for rule in RULES)
         print(f"{name:24s} {row}  ({time.perf_counter() - started:.0f} s)", flush=True)
+        if name == "shipped":
+            results[name]["per_frame"] = per_frame(frames, Y, held_out, decided)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "frames_variants.json").write_text(json.dumps(results, indent=1))
-    print(f"wrote {OUT / 'frames_variants.json'}")
+    out_file.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out_file}")
+
+
+def per_frame(frames, Y, held_out, decided) -> dict:
+    """Per frame, over the held-out articles: share of articles, ROC AUC of the probability,
+    F1 of the shipped rule, and F1 of always answering yes."""
+    table = {}
+    print(f"{'frame':46s} share   AUC  F1 (thr)  F1 (always yes)")
+    for j, frame in enumerate(frames):
+        y = Y[:, j]
+        row = {
+            "share": float(y.mean()),
+            "auc": float(roc_auc_score(y, held_out[:, j])) if 0 < y.sum() < len(y) else None,
+            "f1": micro_f1(decided[:, j], y),
+            "f1_always_yes": micro_f1(np.ones_like(y), y),
+        }
+        table[frame] = row
+        auc = "-" if row["auc"] is None else f"{row['auc']:.3f}"
+        print(
+            f"{frame:46s} {row['share']:.2f} {auc:>6} {row['f1']:9.3f} {row['f1_always_yes']:16.3f}"
+        )
+    return table
 
 
 if __name__ == "__main__":
