@@ -137,6 +137,14 @@ def load_rows(limit: int | None) -> tuple[list[dict], list[dict]]:
     return ptc, sem
 
 
+def article_folds(ptc: list[dict], sem: list[dict], k: int = 5, seed: int = 0) -> dict[str, int]:
+    """The outer folds, shared by every bench script: article id -> the fold (0..k-1) that
+    tests it. KFold over the ids of both corpora, so an article is never in training and test."""
+    ids = sorted({r["id"] for r in ptc} | {r["id"] for r in sem})
+    split = KFold(k, shuffle=True, random_state=seed).split(ids)
+    return {ids[i]: f for f, (_, test) in enumerate(split) for i in test}
+
+
 def flat(metrics: dict) -> dict[str, float | None]:
     spans = metrics.get("spans") or {}
     si = spans.get("si") or {}
@@ -195,8 +203,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     schema = load_schema()
     ptc, sem = load_rows(args.limit)
-    ids = sorted({r["id"] for r in ptc} | {r["id"] for r in sem})
-    folds = list(KFold(args.folds, shuffle=True, random_state=args.fold_seed).split(ids))
+    fold_of = article_folds(ptc, sem, args.folds, args.fold_seed)
     ours, base = [], []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp_name:
@@ -223,8 +230,8 @@ def main() -> None:
             )
         else:
             train_seconds = train_cpu_seconds = None
-        for k, (_train, te) in enumerate(folds, 1):
-            test_ids = {ids[i] for i in te}
+        for k in range(1, args.folds + 1):
+            test_ids = {i for i, f in fold_of.items() if f == k - 1}
             fold = tmp / f"fold{k}"
             parts = {}
             for name, rows in (("ptc", ptc), ("sem", sem)):

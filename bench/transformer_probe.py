@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import SGDClassifier
-from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -48,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from quality import load_rows  # noqa: E402
+from quality import article_folds, load_rows  # noqa: E402
 
 import annotate.learn.frames as frames_module  # noqa: E402
 from annotate import metrics  # noqa: E402
@@ -266,17 +265,15 @@ def main() -> None:
     vectors = MiniLM(args.minilm)
     config = tomllib.loads((REPO / "models" / "default.toml").read_text())
     ptc, sem = load_rows(None)
-    ids = sorted({r["id"] for r in ptc} | {r["id"] for r in sem})
-    id_folds = list(KFold(5, shuffle=True, random_state=0).split(ids))
+    fold_of = article_folds(ptc, sem)
 
     def doc_folds(docs):
-        where = {ids[i]: f for f, (_, te) in enumerate(id_folds) for i in te}
         return [
             (
-                [k for k, d in enumerate(docs) if where[d.id] != f],
-                [k for k, d in enumerate(docs) if where[d.id] == f],
+                [k for k, d in enumerate(docs) if fold_of[d.id] != f],
+                [k for k, d in enumerate(docs) if fold_of[d.id] == f],
             )
-            for f in range(len(id_folds))
+            for f in range(5)
         ]
 
     span_docs = [merge(r) for r in ptc]

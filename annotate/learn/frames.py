@@ -61,6 +61,13 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
             else:
                 columns.append(j)
         self.columns_ = columns
+        self.pipeline_ = self.build_pipeline()
+        if columns:
+            self.pipeline_.fit(list(texts), Y[:, columns])
+        return self
+
+    def build_pipeline(self) -> Pipeline:
+        """The unfitted features + one-vs-rest pipeline (`fit` fits it on the varying frames)."""
         features = [
             (
                 "tfidf",
@@ -75,7 +82,7 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
         ]
         if self.word_vectors:
             features.append(("vectors", DocumentVectors(self.vector_words, self.vector_weight)))
-        self.pipeline_ = Pipeline(
+        return Pipeline(
             [
                 ("features", FeatureUnion(features)),
                 (
@@ -88,9 +95,6 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
                 ),
             ]
         )
-        if columns:
-            self.pipeline_.fit(list(texts), Y[:, columns])
-        return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self.classes_)))

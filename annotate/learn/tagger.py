@@ -6,9 +6,10 @@ regression (averaged SGD) gives the probability that it lies inside a span. A se
 logistic regression scores each sentence (hashed word n-grams, character n-grams and, with
 `word_vectors`, its mean word vector and a bag of word clusters): does it hold a span?
 A token's score mixes the two, `(1 - sentence_weight) * p_token + sentence_weight *
-p_sentence`, and (`document_weight`) the document's mean sentence probability; runs of tokens scoring >= `threshold` (bridging gaps of up to `max_gap` tokens)
-become spans. The weights, `threshold` and `max_gap` are chosen by grouped
-cross-validation for the SemEval-2020 SI F1 (see `train.py`).
+p_sentence`, and (`document_weight`) the document's mean sentence probability; runs of
+tokens scoring >= `threshold` (bridging gaps of up to `max_gap` tokens) become spans. The
+weights, `threshold` and `max_gap` are chosen by grouped cross-validation for the
+SemEval-2020 SI F1 (see `train.py`).
 """
 
 from __future__ import annotations

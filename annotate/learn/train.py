@@ -244,15 +244,29 @@ def fit_technique(
     return TechniqueClassifier(**params).fit(items, labels), cv
 
 
+def micro_f1(decided: np.ndarray, truth: np.ndarray) -> float:
+    """F1 of boolean decisions against boolean truth, micro over every cell."""
+    return 2 * float((decided & truth).sum()) / max(int(decided.sum() + truth.sum()), 1)
+
+
 def best_threshold(grid: Sequence[float], scores: np.ndarray, truth: np.ndarray) -> float:
     """The first grid value whose decisions `scores >= t` have the best F1 against `truth`
     (micro over every cell when the arrays are 2-D)."""
+    return max(grid, key=lambda t: micro_f1(scores >= t, truth))
 
-    def f1(t: float) -> float:
-        hit = scores >= t
-        return 2 * float((hit & truth).sum()) / max(int(hit.sum() + truth.sum()), 1)
 
-    return max(grid, key=f1)
+def frame_params(cfg: dict[str, Any], frames: Sequence[str]) -> dict[str, Any]:
+    """`FrameClassifier` parameters from the `[frames]` table of a model config."""
+    return {
+        "frames": tuple(frames),
+        "C": float(cfg.get("C", 8.0)),
+        "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
+        "min_df": int(cfg.get("min_df", 2)),
+        "class_weight": cfg.get("class_weight") or None,
+        "word_vectors": bool(cfg.get("word_vectors", False)),
+        "vector_words": int(cfg.get("vector_words", 100000)),
+        "vector_weight": float(cfg.get("vector_weight", 1.0)),
+    }
 
 
 def fit_frames(
@@ -263,16 +277,7 @@ def fit_frames(
     seed: int,
     say: Callable[[str], None],
 ) -> tuple[FrameClassifier, dict[str, float], dict[str, float]]:
-    params = {
-        "frames": tuple(frames),
-        "C": float(cfg.get("C", 8.0)),
-        "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
-        "min_df": int(cfg.get("min_df", 2)),
-        "class_weight": cfg.get("class_weight") or None,
-        "word_vectors": bool(cfg.get("word_vectors", False)),
-        "vector_words": int(cfg.get("vector_words", 100000)),
-        "vector_weight": float(cfg.get("vector_weight", 1.0)),
-    }
+    params = frame_params(cfg, frames)
     grid = [float(t) for t in cfg.get("threshold_grid", [0.5])]
     per_frame = str(cfg.get("thresholds", "global")) == "per_frame"
     thresholds = {f: 0.5 for f in frames}
