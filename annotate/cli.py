@@ -221,6 +221,24 @@ def import_semeval2023(
     )
 
 
+@import_app.command("babe")
+def import_babe(
+    csv_file: Annotated[Path, typer.Argument(help="BABE SG1/SG2 CSV (`;`-separated)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
+) -> None:
+    """Import BABE: one document per sentence, Loaded_Language spans at its biased words."""
+    from annotate.formats import babe
+
+    info = babe.import_babe(csv_file, out_dir)
+    counts, stats = info["counts"], info["stats"]
+    line = f"{out_dir}: {counts['documents']} documents, {counts['spans']} Loaded_Language spans"
+    if stats["not_annotated"]:
+        line += f"; {stats['not_annotated']} sentences without word labels (not annotated)"
+    if stats["unmatched_words"]:
+        line += f"; {stats['unmatched_words']} listed words not found in their sentence"
+    out.print(line)
+
+
 # ---- learn -----------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ them into a rich Table for the terminal. Every block is computed over the docume
 for its control (after the annotator merge policy) and is `None` when there are none:
 
 - `spans.si`: SemEval-2020 Task 11 span identification (partial overlap, labels ignored);
+- `spans.flc`: labelled spans, the NLP4IF-2019 fragment-level measure (SI's partial overlap
+  counted only between spans of the same technique);
 - `spans.tc`: technique classification of the gold spans (`Model.classify_spans`);
 - `spans.per_label`: the partial-overlap measure per label, predicted labelled spans against
   gold labelled spans;
@@ -262,6 +264,7 @@ def score(
         tc_pred = [lab for d in span_docs for lab in d.tc_labels]
         spans_block = {
             "si": metrics.si_prf(_unlabelled(pred), _unlabelled(gold)),
+            "flc": metrics.flc_prf(pred, gold),
             "tc": metrics.tc_f1(tc_pred, gold_labels, techniques),
             "per_label": metrics.per_label_prf(pred, gold, techniques),
         }
@@ -308,6 +311,7 @@ def metrics_table(m: dict[str, Any]):
 
     spans, frames = m.get("spans"), m.get("frames")
     prf("spans: SI (partial overlap)", spans and spans["si"])
+    prf("spans: FLC (labelled)", spans and spans["flc"])
     if spans:
         f1("spans: TC micro F1", spans["tc"]["micro_f1"])
         f1("spans: TC macro F1", spans["tc"]["macro_f1"])

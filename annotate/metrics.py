@@ -9,6 +9,15 @@ with predicted spans S and gold spans T, intersections only within one document,
 ignored, and overlapping spans merged first (gold as the task prescribes; predictions too,
 so overlapping predictions cannot count the same characters twice). F1 = 2PR / (P + R).
 `per_label_prf` is the same measure restricted to one label on both sides.
+
+FLC (fragment-level classification, NLP4IF-2019): the same partial overlap, counted only
+between a predicted and a gold span of the same technique, with overlapping spans of one
+technique merged; sums and span counts are pooled over the techniques:
+
+    P = sum_l sum_{s in S_l, t in T_l} |s ∩ t| / |s|  /  sum_l |S_l|
+    R = sum_l sum_{s in S_l, t in T_l} |s ∩ t| / |t|  /  sum_l |T_l|
+
+so a span with the right boundaries and the wrong technique earns nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +80,39 @@ def si_prf(pred: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]) -> di
         n_pred += len(p)
         n_gold += len(g)
     return _prf(p_sum, r_sum, n_pred, n_gold)
+
+
+def _label_sums(
+    pred: Sequence[Sequence[LabelledSpan]], gold: Sequence[Sequence[LabelledSpan]]
+) -> dict[str, list[float]]:
+    """Per label: [p_sum, r_sum, n_pred, n_gold] of the SI overlap, spans merged per label."""
+    if len(pred) != len(gold):
+        raise ValueError(f"{len(pred)} predicted documents but {len(gold)} gold documents")
+    sums: dict[str, list[float]] = {}
+    for p_doc, g_doc in zip(pred, gold, strict=True):
+        by_label: dict[str, tuple[list[Span], list[Span]]] = {}
+        for s in p_doc:
+            by_label.setdefault(s[2], ([], []))[0].append((s[0], s[1]))
+        for s in g_doc:
+            by_label.setdefault(s[2], ([], []))[1].append((s[0], s[1]))
+        for label, (p_spans, g_spans) in by_label.items():
+            p = merge_overlaps(p_spans)
+            g = merge_overlaps(g_spans)
+            ps, rs = _overlap_sums(p, g)
+            acc = sums.setdefault(label, [0.0, 0.0, 0, 0])
+            acc[0] += ps
+            acc[1] += rs
+            acc[2] += len(p)
+            acc[3] += len(g)
+    return sums
+
+
+def flc_prf(
+    pred: Sequence[Sequence[LabelledSpan]], gold: Sequence[Sequence[LabelledSpan]]
+) -> dict[str, float]:
+    """NLP4IF-2019 FLC precision, recall, F1: labelled spans, overlap only within a technique."""
+    sums = _label_sums(pred, gold)
+    return _prf(*(sum(v[i] for v in sums.values()) for i in range(4)))
 
 
 def per_label_prf(

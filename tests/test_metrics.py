@@ -3,6 +3,7 @@
 import pytest
 
 from annotate.metrics import (
+    flc_prf,
     merge_overlaps,
     multilabel_f1,
     per_label_prf,
@@ -80,3 +81,47 @@ def test_multilabel_micro_macro():
     assert r["micro_f1"] == pytest.approx(0.8)
     assert r["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
     assert r["per_label"]["c"]["support"] == 0
+
+
+# ---- FLC (NLP4IF-2019): partial overlap only within one technique, pooled ----------------
+
+
+def test_flc_wrong_technique_earns_nothing():
+    # SI would give P = R = 1; FLC counts no overlap across techniques
+    assert flc_prf([[(0, 10, "Doubt")]], [[(0, 10, "Loaded_Language")]]) == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+    }
+
+
+def test_flc_pools_sums_and_counts_over_techniques():
+    # Loaded_Language: pred (0,10) vs gold (5,15): |∩| = 5 -> p 5/10, r 5/10
+    # Doubt: pred (20,30) vs gold (20,40): |∩| = 10 -> p 10/10, r 10/20
+    # plus a Doubt prediction (50,60) with no gold: p 0, one more predicted span
+    # P = (0.5 + 1 + 0) / 3 = 0.5; R = (0.5 + 0.5) / 2 = 0.5
+    pred = [[(0, 10, "Loaded_Language"), (20, 30, "Doubt"), (50, 60, "Doubt")]]
+    gold = [[(5, 15, "Loaded_Language"), (20, 40, "Doubt")]]
+    assert flc_prf(pred, gold) == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5})
+
+
+def test_flc_merges_overlaps_within_a_technique_only():
+    # two gold Loaded_Language spans (0,10) and (5,20) merge into (0,20); the Doubt gold span
+    # (0,20) overlapping them stays apart. Pred: Loaded_Language (0,20), Doubt (0,10).
+    # LL: p 20/20 = 1, r 20/20 = 1; Doubt: p 10/10 = 1, r 10/20 = 0.5
+    # P = 2/2 = 1; R = 1.5/2 = 0.75; F1 = 2 * 0.75 / 1.75
+    pred = [[(0, 20, "Loaded_Language"), (0, 10, "Doubt")]]
+    gold = [[(0, 10, "Loaded_Language"), (5, 20, "Loaded_Language"), (0, 20, "Doubt")]]
+    assert flc_prf(pred, gold) == pytest.approx(
+        {"precision": 1.0, "recall": 0.75, "f1": 2 * 0.75 / 1.75}
+    )
+
+
+def test_flc_counts_per_document():
+    # the same offsets in two documents never meet
+    assert flc_prf([[(0, 10, "Doubt")], []], [[], [(0, 10, "Doubt")]])["f1"] == 0.0
+    # one technique alone: FLC equals SI
+    pred = [[(0, 10, "Doubt")], [(3, 9, "Doubt")]]
+    gold = [[(5, 15, "Doubt")], [(0, 6, "Doubt")]]
+    si = si_prf([[(a, b) for a, b, _ in d] for d in pred], [[(a, b) for a, b, _ in d] for d in gold])
+    assert flc_prf(pred, gold) == pytest.approx(si)
