@@ -9,8 +9,8 @@ One row per document: `id`, `text`, `meta` (JSON text), `annotated` (controls an
 imported gold), `spans` and `doc_labels`, each entry naming its annotator.
 
 A dataset written by another tool is accepted when it has `id` and `text`; missing
-optional fields are filled when read (`read_corpus`): `meta` "{}", `annotators`, `spans`
-and `doc_labels` empty, a span's `annotator` "gold" and `of_start`/`of_end` -1, and
+optional fields (and nulls in them) are filled when read (`read_corpus`): `meta` "{}",
+`annotators`, `spans` and `doc_labels` empty, a span's `annotator` "gold" and `of_start`/`of_end` -1, and
 `annotated` the controls the dataset carries labels for (`technique` when it has a
 `spans` column, every control named in its `doc_labels`).
 
@@ -283,6 +283,15 @@ def _with_defaults(ds, where: Path):
     def arrow_type(name: str) -> pa.DataType:
         return feats.arrow_schema.field(name).type
 
+    for name in REQUIRED_FIELDS:
+        if ds.data.column(name).null_count:
+            first = ds.data.column(name).is_null().to_pylist().index(True)
+            raise BadInput(f"{name!r} is missing (null)", where, f"row {first}")
+    for name in ("meta", "annotated", "annotators", "spans", "doc_labels"):
+        if name in columns and ds.data.column(name).null_count:  # null -> the field's default
+            column = ds.data.column(name)
+            empty = pa.scalar("{}" if name == "meta" else [], column.type)
+            ds = ds.remove_columns(name).add_column(name, pc.fill_null(column, empty))
     for name, fill in _NESTED_DEFAULTS.items():
         if name in columns:
             column = ds.data.column(name)
@@ -338,8 +347,7 @@ def _fill_struct_fields(column, fill: dict[str, Any], required: tuple[str, ...],
                 arrays.append(pa.repeat(pa.scalar(value, kind_of), len(values)))
                 names.append(field_name)
         struct = pa.StructArray.from_arrays(arrays, names=names)
-        mask = chunk.is_null() if chunk.null_count else None
-        chunks.append(array_class.from_arrays(chunk.offsets, struct, mask=mask))
+        chunks.append(array_class.from_arrays(chunk.offsets, struct))  # nulls filled before
     return pa.chunked_array(chunks)
 
 

@@ -170,9 +170,9 @@ def test_legacy_data_layout_is_still_read(tmp_path):
     assert len(corpus.read_corpus(_legacy(tmp_path / "old-empty", []))) == 0
 
 
-def _plain(path, table: dict, info: dict | None = None):
+def _plain(path, table: dict, info: dict | None = None, shard_size: str | None = None):
     """A corpus another tool wrote as CONTRACTS.md section 4 says: save_to_disk + corpus.json."""
-    datasets.Dataset.from_dict(table).save_to_disk(str(path))
+    datasets.Dataset.from_dict(table).save_to_disk(str(path), max_shard_size=shard_size)
     (path / "corpus.json").write_text(json.dumps(info if info is not None else {}))
     return path
 
@@ -209,6 +209,24 @@ def test_plain_datasets_corpus_gets_defaults(tmp_path):
     merged = corpus.merge(p1)
     assert [s["text"] for s in merged.spans] == ["evil enemy"] and merged.frames == ["Political"]
     assert corpus.merge(p2).spans == [] and corpus.merge(p2).annotated == {"frame", "technique"}
+
+    many = _plain(
+        tmp_path / "many",
+        {
+            "id": [str(i) for i in range(600)],
+            "text": ["Some text."] * 600,
+            "spans": [
+                [{"start": 0, "end": 4, "label": "Doubt", "text": "Some"}] * (i % 3)
+                if i % 5
+                else None
+                for i in range(600)
+            ],
+        },
+        shard_size="8KB",  # several shards, several Arrow chunks
+    )
+    rows = list(corpus.read_corpus(many))
+    assert [len(r["spans"]) for r in rows] == [i % 3 if i % 5 else 0 for i in range(600)]
+    assert all(s["annotator"] == "gold" and s["of_end"] == -1 for r in rows for s in r["spans"])
 
     bare = _plain(tmp_path / "bare", {"id": ["b"], "text": ["Just text."]})
     (b,) = list(corpus.read_corpus(bare))
@@ -252,6 +270,7 @@ def test_plain_corpus_is_accepted_by_agreement_and_train(tmp_path, monkeypatch, 
         ({"id": ["a"]}, "no 'text' column"),
         ({"text": ["t"], "label": [1]}, "no 'id' column"),
         ({"id": ["a"], "text": ["t"], "spans": [[{"start": 0, "end": 1}]]}, "lack 'label'"),
+        ({"id": ["a", None], "text": ["t", "u"]}, "row 1: 'id' is missing"),
     ],
 )
 def test_plain_corpus_without_required_fields_names_the_directory(
