@@ -9,10 +9,11 @@ One row per document: `id`, `text`, `meta` (JSON text), `annotated` (controls an
 imported gold), `spans` and `doc_labels`, each entry naming its annotator.
 
 A dataset written by another tool is accepted when it has `id` and `text`; missing
-optional fields (and nulls in them) are filled when read (`read_corpus`): `meta` "{}",
-`annotators`, `spans` and `doc_labels` empty, a span's `annotator` "gold" and `of_start`/`of_end` -1, and
-`annotated` the controls the dataset carries labels for (`technique` when it has a
-`spans` column, every control named in its `doc_labels`).
+optional fields (and nulls in them) are filled when read (`read_corpus`): `meta` "{}" (a
+record becomes JSON text), `annotators`, `spans` and `doc_labels` empty, an entry's
+`annotator` "gold", `of_start`/`of_end` -1, and `annotated` the controls the dataset
+carries labels for (`technique` when it has a `spans` column, every control named in its
+`doc_labels`).
 
 This module is the only one that reads or writes a corpus. `merge()` applies the
 annotator merge policy used by train, evaluate and audit:
@@ -290,6 +291,8 @@ def _with_defaults(ds, where: Path):
     for name in ("meta", "annotated", "annotators", "spans", "doc_labels"):
         if name in columns and ds.data.column(name).null_count:  # null -> the field's default
             column = ds.data.column(name)
+            if name == "meta" and not pa.types.is_string(column.type):
+                continue  # a record column: the JSON conversion below writes "{}" for nulls
             empty = pa.scalar("{}" if name == "meta" else [], column.type)
             ds = ds.remove_columns(name).add_column(name, pc.fill_null(column, empty))
     for name, fill in _NESTED_DEFAULTS.items():
@@ -310,7 +313,7 @@ def _with_defaults(ds, where: Path):
             controls.add(SPAN_CONTROL)
         if "doc_labels" in ds.column_names:
             for chunk in ds.data.column("doc_labels").chunks:
-                controls.update(c for c in pc.unique(chunk.flatten().field("control")).to_pylist())
+                controls.update(pc.unique(chunk.flatten().field("control")).to_pylist())
         controls.discard(None)
         ds = ds.add_column("annotated", pa.array([sorted(controls)] * n, arrow_type("annotated")))
     defaults: dict[str, Any] = {"meta": "{}", "annotators": [], "spans": [], "doc_labels": []}
