@@ -9,12 +9,12 @@ span labels (control `technique`), document frames (control `frame`) and the rel
 from __future__ import annotations
 
 import hashlib
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from annotate import resources
 from annotate.errors import BadInput
 
 SPAN_CONTROL = "technique"
@@ -23,16 +23,14 @@ REPEATS_RELATION = "repeats"
 REPETITION_LABEL = "Repetition"
 TEXT_OBJECT = "text"
 
+# The source checkout's root (site-packages in a wheel install); label files: resources.py.
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_config_path() -> Path:
-    """`$ANNOTATE_LABEL_CONFIG`, else `label_config.xml` in the working directory, else the repo's."""
-    env = os.environ.get("ANNOTATE_LABEL_CONFIG")
-    if env:
-        return Path(env)
-    here = Path("label_config.xml")
-    return here if here.exists() else PACKAGE_ROOT / "label_config.xml"
+    """`$ANNOTATE_LABEL_CONFIG`, else `label_config.xml` in the working directory, else the
+    shipped one (the repository's, or the copy inside an installed wheel)."""
+    return resources.label_config_path()
 
 
 @dataclass(frozen=True)

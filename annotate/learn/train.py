@@ -30,9 +30,10 @@ from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summ
 from annotate.learn.model import Model, versions
 from annotate.learn.tagger import SpanTagger, average_linear, decode, mix
 from annotate.learn.technique import TechniqueClassifier
+from annotate.resources import default_model_config
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "default.toml"
+DEFAULT_CONFIG = default_model_config()  # shipped: the repository's, or the wheel's copy
 
 
 def load_config(path: str | Path | None) -> dict[str, Any]:

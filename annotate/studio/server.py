@@ -26,6 +26,7 @@ from typing import Any
 import requests
 
 from annotate.errors import StudioError
+from annotate.resources import guidelines_text
 from annotate.schema import PACKAGE_ROOT
 
 CREDENTIALS = "credentials.json"
@@ -33,7 +34,6 @@ STATE = "server.json"
 LOG = "server.log"
 DEFAULT_USERNAME = "admin@annotate.local"
 START_TIMEOUT = float(os.environ.get("ANNOTATE_STUDIO_START_TIMEOUT", "300"))
-GUIDELINES = Path("docs") / "guidelines.md"
 
 
 # ---- where things are ------------------------------------------------------------------
@@ -425,12 +425,9 @@ def describe(info: dict[str, Any]) -> str:
 
 
 def guidelines_html() -> str | None:
-    """`docs/guidelines.md` (cwd, else the repo) as simple HTML for the annotator pop-up."""
-    for root in (Path.cwd(), PACKAGE_ROOT):
-        path = root / GUIDELINES
-        if path.is_file():
-            return _markdown_to_html(path.read_text(encoding="utf-8"))
-    return None
+    """`docs/guidelines.md` (cwd, else shipped: resources.py) as HTML for the annotator pop-up."""
+    text = guidelines_text()
+    return _markdown_to_html(text) if text is not None else None
 
 
 def _markdown_to_html(md: str) -> str:
