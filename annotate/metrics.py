@@ -151,22 +151,27 @@ def tc_f1(pred_labels: Sequence[str], gold_labels: Sequence[str], labels: Sequen
     }
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
 
 
 def sentence_spans(text: str) -> list[Span]:
-    """Sentences as [start, end): each non-blank line, split further after . ! ? before a capital."""
-    spans: list[Span] = []
+    """Sentences as [start, end), the one splitter of the toolkit (measures and features):
+    each line, split further after . ! ? … (and closing quotes or brackets) before a capital
+    or digit; surrounding whitespace trimmed, blank pieces dropped."""
+    out: list[Span] = []
     pos = 0
     for line in text.split("\n"):
-        start = pos
+        begin = pos
         pos += len(line) + 1
-        cut = start
-        for m in _SENTENCE_END.finditer(line):
-            spans.append((cut, start + m.start()))
-            cut = start + m.end()
-        spans.append((cut, start + len(line)))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
+        cuts = [begin] + [begin + m.end() for m in SENTENCE_END.finditer(line)]
+        cuts.append(begin + len(line))
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            piece = text[a:b]
+            stripped = piece.strip()
+            if stripped:
+                lead = len(piece) - len(piece.lstrip())
+                out.append((a + lead, a + lead + len(stripped)))
+    return out
 
 
 def positive_sentences(sentences: Sequence[Span], spans: Sequence[Span]) -> set[int]:
@@ -235,3 +240,25 @@ def multilabel_f1(
     present = [lab for lab in labels if per_label[lab]["support"]]
     macro = sum(per_label[lab]["f1"] for lab in present) / len(present) if present else 0.0
     return {"micro_f1": micro, "macro_f1": macro, "per_label": per_label}
+
+
+_WORD = re.compile(r"\w+")
+
+
+def word_prf(
+    texts: Sequence[str], pred: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]
+) -> dict[str, float]:
+    """Word-level P/R/F1, micro over documents: a word (`\\w+`) is positive when a span
+    overlaps it (BABE's biased words against the words inside predicted spans)."""
+    tp = fp = fn = 0
+    for text, p_doc, g_doc in zip(texts, pred, gold, strict=True):
+        words = [m.span() for m in _WORD.finditer(text)]
+        p = positive_sentences(words, [(s[0], s[1]) for s in p_doc])
+        g = positive_sentences(words, [(s[0], s[1]) for s in g_doc])
+        tp += len(p & g)
+        fp += len(p - g)
+        fn += len(g - p)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}

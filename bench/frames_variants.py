@@ -45,7 +45,7 @@ from quality import OUT, article_folds, load_rows  # noqa: E402
 from annotate.corpus import merge  # noqa: E402
 from annotate.learn.features import CompactTfidfVectorizer  # noqa: E402
 from annotate.learn.frames import FrameClassifier  # noqa: E402
-from annotate.learn.train import _folds, frame_params, load_config, micro_f1  # noqa: E402
+from annotate.learn.train import frame_params, kfolds, load_config, micro_f1  # noqa: E402
 from annotate.learn.vectors import DocumentVectors  # noqa: E402
 from annotate.schema import load_schema  # noqa: E402
 
@@ -198,7 +198,7 @@ def main() -> None:
         decided = np.zeros(Y.shape, dtype=bool)  # and the shipped rule's decisions
         for train_rows, test_rows in outer:
             oof = np.zeros((len(train_rows), len(frames)))
-            for a, b in _folds(len(train_rows), 5, 0):
+            for a, b in kfolds(len(train_rows), 5, 0):
                 oof[b] = fit(make, train_rows[a]).predict_proba([texts[train_rows[i]] for i in b])
             P = held_out[test_rows] = fit(make, train_rows).predict_proba(
                 [texts[i] for i in test_rows]

@@ -2,6 +2,16 @@
 
     .venv/bin/python bench/quality.py [--folds 5] [--fold-seed 0] [--limit N] [--skip-baseline]
                                       [--skip-timing] [--lexicon FILE ...] [--out NAME]
+                                      [--variants before,after,after-no-babe]
+
+Variants, each trained on the same folds in the same run:
+- `before`: the technique-blind span model (`labelled = false`, no technique groups): one
+  SI-tuned decoding, each run labelled with its most probable technique;
+- `after`: the shipped model (models/default.toml), trained on PTC + SemEval-2023 + BABE;
+- `after-no-babe`: the shipped model without BABE, to show what BABE adds.
+BABE (../shared/data/babe) is split into folds by sentence; a variant trained with BABE
+sees its training sentences (and PTC's training articles). Every variant is measured on
+BABE's test sentences: the words inside its Loaded_Language spans against the biased words.
 
 `--lexicon` passes word lists to training exactly as `annotate train --lexicon` does (e.g.
 `--lexicon-set shared` = every list under ../shared/data/lexicons plus BABE's bias words).
@@ -38,8 +48,10 @@ DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "bench" / "out"
 sys.path.insert(0, str(REPO))
 
+from annotate import metrics  # noqa: E402
 from annotate.corpus import merge, write_corpus  # noqa: E402
-from annotate.evaluate import evaluate  # noqa: E402
+from annotate.evaluate import evaluate, evaluate_model  # noqa: E402
+from annotate.formats.babe import babe_rows  # noqa: E402
 from annotate.formats.ptc import ptc_rows  # noqa: E402
 from annotate.formats.semeval2023 import semeval2023_rows  # noqa: E402
 from annotate.learn.features import tokens  # noqa: E402
@@ -47,7 +59,14 @@ from annotate.learn.tagger import decode  # noqa: E402
 from annotate.learn.train import load_config, train  # noqa: E402
 from annotate.schema import load_schema  # noqa: E402
 
-TARGETS = {"si_f1": 0.42, "tc_micro_f1": 0.58, "sentence_f1": 0.60, "frames_micro_f1": 0.70}
+TARGETS = {"flc_f1": 0.25, "si_f1": 0.41, "tc_micro_f1": 0.59, "babe_f1": 0.35}
+BABE_CSV = DATA / "babe" / "babe-sg2-train.csv"
+LL = "Loaded_Language"
+VARIANTS = {
+    "before": {"tagger": {"labelled": False, "groups": []}, "babe": False},
+    "after": {"tagger": {}, "babe": True},
+    "after-no-babe": {"tagger": {}, "babe": False},
+}
 
 
 class Baseline:
@@ -151,7 +170,11 @@ def flat(metrics: dict) -> dict[str, float | None]:
     tc = spans.get("tc") or {}
     sent = metrics.get("sentences") or {}
     frames = metrics.get("frames") or {}
+    flc = spans.get("flc") or {}
     return {
+        "flc_precision": flc.get("precision"),
+        "flc_recall": flc.get("recall"),
+        "flc_f1": flc.get("f1"),
         "si_precision": si.get("precision"),
         "si_recall": si.get("recall"),
         "si_f1": si.get("f1"),
@@ -163,12 +186,67 @@ def flat(metrics: dict) -> dict[str, float | None]:
     }
 
 
-def pooled(per_fold: list[dict]) -> dict[str, float]:
-    keys = per_fold[0].keys()
+def pooled(per_fold: list[dict]) -> dict:
+    """Mean over folds of every figure (per-label F1s too)."""
+    out: dict = {}
+    for k in per_fold[0]:
+        if isinstance(per_fold[0][k], dict):
+            out[k] = pooled([f[k] for f in per_fold])
+        elif any(f[k] is not None for f in per_fold):
+            out[k] = float(np.mean([f[k] for f in per_fold if f[k] is not None]))
+    return out
+
+
+def variant_config(base: Path, name: str, tmp: Path) -> Path:
+    """models/default.toml with the variant's [tagger] overrides, as a file."""
+    import tomllib
+
+    cfg = tomllib.loads(base.read_text(encoding="utf-8"))
+    cfg["tagger"] = {**cfg.get("tagger", {}), **VARIANTS[name]["tagger"]}
+    path = tmp / f"{name}.toml"
+    path.write_text(to_toml(cfg), encoding="utf-8")
+    return path
+
+
+def to_toml(cfg: dict) -> str:
+    """A model config (flat tables of scalars and lists) as TOML text."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in cfg.items() if not isinstance(v, dict)]
+    for table, values in cfg.items():
+        if isinstance(values, dict):
+            lines.append(f"[{table}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def span_words(text: str, start: int, end: int) -> int:
+    return len(text[start:end].split())
+
+
+def spans_report(evaluation, techniques) -> dict:
+    """Predicted and gold span lengths (words) per technique, for pooling over folds."""
+    pred: dict[str, list[int]] = {t: [] for t in techniques}
+    gold: dict[str, list[int]] = {t: [] for t in techniques}
+    for d in evaluation.documents:
+        if "technique" not in d.annotated:
+            continue
+        for a, b, lab, _ in d.pred_spans:
+            pred.setdefault(lab, []).append(span_words(d.text, a, b))
+        for a, b, lab in d.gold_spans:
+            gold.setdefault(lab, []).append(span_words(d.text, a, b))
+    return {"pred": pred, "gold": gold}
+
+
+def babe_measure(model_dir: Path, babe_test: Path) -> dict:
+    """Words inside predicted Loaded_Language spans against BABE's biased words."""
+    ev = evaluate_model(model_dir, babe_test)
+    docs = [d for d in ev.documents if "technique" in d.annotated]
+    pred = [[(a, b) for a, b, lab, _ in d.pred_spans if lab == LL] for d in docs]
+    any_pred = [[(a, b) for a, b, _, _ in d.pred_spans] for d in docs]
+    gold = [[(a, b) for a, b, lab in d.gold_spans if lab == LL] for d in docs]
+    texts = [d.text for d in docs]
     return {
-        k: float(np.mean([f[k] for f in per_fold if f[k] is not None]))
-        for k in keys
-        if any(f[k] is not None for f in per_fold)
+        "ll": metrics.word_prf(texts, pred, gold),
+        "any": metrics.word_prf(texts, any_pred, gold),
     }
 
 
@@ -183,6 +261,7 @@ def main() -> None:
     )
     ap.add_argument("--limit", type=int, default=None, help="first N articles of each corpus")
     ap.add_argument("--config", default=str(REPO / "models" / "default.toml"))
+    ap.add_argument("--variants", default="before,after,after-no-babe")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--lexicon", action="append", default=[], help="word list for training")
@@ -193,6 +272,10 @@ def main() -> None:
     )
     ap.add_argument("--out", default="quality", help="bench/out/NAME.json")
     args = ap.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     lexicons = [Path(p) for p in args.lexicon]
     if args.lexicon_set == "shared":
         lexicons += sorted(
@@ -203,52 +286,76 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     schema = load_schema()
     ptc, sem = load_rows(args.limit)
+    babe = list(babe_rows(BABE_CSV))
+    if args.limit:
+        babe = babe[: args.limit * 8]
     fold_of = article_folds(ptc, sem, args.folds, args.fold_seed)
-    ours, base = [], []
+    babe_fold = {
+        babe[i]["id"]: f
+        for f, (_, test) in enumerate(
+            KFold(args.folds, shuffle=True, random_state=args.fold_seed).split(babe)
+        )
+        for i in test
+    }
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    lengths: dict[str, dict] = {v: {"pred": {}, "gold": {}} for v in variants}
+    base: list[dict] = []
+    timing: dict[str, dict] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp_name:
         tmp = Path(tmp_name)
+        configs = {v: variant_config(Path(args.config), v, tmp) for v in variants}
         if not args.skip_timing:
             write_corpus(ptc, tmp / "ptc-all", source={"format": "ptc"})
             write_corpus(sem, tmp / "sem-all", source={"format": "semeval2023"})
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            summary = train(
-                [tmp / "ptc-all", tmp / "sem-all"],
-                tmp / "model-all",
-                config=args.config,
-                lexicons=lexicons,
-                progress=lambda m: None,
-            )
-            train_seconds = time.perf_counter() - t0
-            # training runs in 2 threads: CPU time is above wall time
-            train_cpu_seconds = time.process_time() - cpu0
-            print(summary, flush=True)
-            print(
-                f"time to train on both full corpora: {train_seconds:.1f} s wall, "
-                f"{train_cpu_seconds:.1f} s CPU (load average {os.getloadavg()[0]:.1f})",
-                flush=True,
-            )
-        else:
-            train_seconds = train_cpu_seconds = None
+            write_corpus(babe, tmp / "babe-all", source={"format": "babe"})
+            for v in variants:
+                corpora = [tmp / "ptc-all", tmp / "sem-all"]
+                corpora += [tmp / "babe-all"] if VARIANTS[v]["babe"] else []
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                summary = train(
+                    corpora, tmp / f"model-all-{v}", config=configs[v], lexicons=lexicons,
+                    progress=lambda m: None,
+                )  # fmt: skip
+                timing[v] = {
+                    "wall_seconds": time.perf_counter() - t0,
+                    # training runs in 2 threads: CPU time is above wall time
+                    "cpu_seconds": time.process_time() - cpu0,
+                    "load_average": os.getloadavg()[0],
+                }
+                print(f"[{v}] {summary}", flush=True)
+                print(f"[{v}] time to train on the full corpora: {timing[v]}", flush=True)
         for k in range(1, args.folds + 1):
             test_ids = {i for i, f in fold_of.items() if f == k - 1}
             fold = tmp / f"fold{k}"
             parts = {}
-            for name, rows in (("ptc", ptc), ("sem", sem)):
+            for name, rows, fold_map in (("ptc", ptc, fold_of), ("sem", sem, fold_of),
+                                         ("babe", babe, babe_fold)):  # fmt: skip
                 for part, keep in (("train", False), ("test", True)):
-                    sel = [r for r in rows if (r["id"] in test_ids) == keep]
+                    sel = [r for r in rows if (fold_map[r["id"]] == k - 1) == keep]
                     parts[name, part] = fold / f"{name}-{part}"
                     write_corpus(sel, parts[name, part], source={"format": name, "fold": k})
-            train(
-                [parts["ptc", "train"], parts["sem", "train"]],
-                fold / "model",
-                config=args.config,
-                lexicons=lexicons,
-                progress=lambda m: None,
-            )
             test_dirs = [parts["ptc", "test"], parts["sem", "test"]]
-            ours.append(flat(evaluate(fold / "model", test_dirs)))
-            print(f"fold {k}: ours {fmt(ours[-1])}", flush=True)
+            for v in variants:
+                corpora = [parts["ptc", "train"], parts["sem", "train"]]
+                corpora += [parts["babe", "train"]] if VARIANTS[v]["babe"] else []
+                train(corpora, fold / v, config=configs[v], lexicons=lexicons,
+                      progress=lambda m: None)  # fmt: skip
+                ev = evaluate_model(fold / v, test_dirs)
+                row = flat(ev.metrics)
+                row["per_label_f1"] = {
+                    lab: m["f1"] for lab, m in (ev.metrics["spans"] or {})["per_label"].items()
+                }
+                b = babe_measure(fold / v, parts["babe", "test"])
+                row |= {f"babe_{key}": b["ll"][m] for key, m in
+                        (("precision", "precision"), ("recall", "recall"), ("f1", "f1"))}  # fmt: skip
+                row |= {"babe_any_precision": b["any"]["precision"],
+                        "babe_any_recall": b["any"]["recall"]}  # fmt: skip
+                results[v].append(row)
+                for side in ("pred", "gold"):
+                    for lab, ns in spans_report(ev, schema.techniques)[side].items():
+                        lengths[v][side].setdefault(lab, []).extend(ns)
+                print(f"fold {k}: {v} {fmt(row)}", flush=True)
             if not args.skip_baseline:
                 span_docs = [merge(r) for r in ptc if r["id"] not in test_ids]
                 frame_docs = [merge(r) for r in sem if r["id"] not in test_ids]
@@ -256,20 +363,34 @@ def main() -> None:
                     baseline = Baseline(schema.frames).fit(span_docs, frame_docs)
                     base.append(flat(evaluate(baseline, test_dirs)))
                 print(f"fold {k}: base {fmt(base[-1])}", flush=True)
+    medians = {
+        v: {
+            lab: {
+                "pred_median_words": float(np.median(lengths[v]["pred"][lab]))
+                if lengths[v]["pred"].get(lab) else None,
+                "gold_median_words": float(np.median(lengths[v]["gold"][lab]))
+                if lengths[v]["gold"].get(lab) else None,
+                "predicted": len(lengths[v]["pred"].get(lab, [])),
+            }
+            for lab in schema.techniques
+        }
+        for v in variants
+    }  # fmt: skip
     result = {
         "folds": args.folds,
         "fold_seed": args.fold_seed,
-        "documents": {"ptc": len(ptc), "semeval2023": len(sem)},
+        "documents": {"ptc": len(ptc), "semeval2023": len(sem), "babe": len(babe)},
         "config": load_config(args.config),
+        "variants": {v: VARIANTS[v] for v in variants},
         "lexicons": [
             str(p.relative_to(DATA)) if p.is_relative_to(DATA) else str(p) for p in lexicons
         ],
-        "model": pooled(ours),
+        "models": {v: pooled(results[v]) for v in variants},
+        "span_lengths": medians,
         "baseline": pooled(base) if base else None,
-        "per_fold": {"model": ours, "baseline": base},
+        "per_fold": {**results, "baseline": base},
         "targets": TARGETS,
-        "train_seconds_full": train_seconds,
-        "train_cpu_seconds_full": train_cpu_seconds,
+        "train_full": timing,
         "bench_seconds": time.perf_counter() - started,
         "cpu_count": os.cpu_count(),
         "load_average_end": os.getloadavg()[0],
@@ -282,24 +403,36 @@ def main() -> None:
 
 
 def fmt(m: dict) -> str:
-    return " ".join(f"{k}={v:.3f}" for k, v in m.items() if v is not None)
+    return " ".join(f"{k}={v:.3f}" for k, v in m.items() if isinstance(v, float))
 
 
 def print_table(result: dict) -> None:
-    model, base = result["model"], result["baseline"] or {}
-    print(f"\n{'measure (mean of folds)':<22}{'model':>9}{'baseline':>10}{'target':>8}")
-    for key in model:
+    models, base = result["models"], result["baseline"] or {}
+    names = list(models)
+    print(f"\n{'measure (mean of folds)':<24}" + "".join(f"{n:>15}" for n in names)
+          + f"{'baseline':>10}{'target':>8}")  # fmt: skip
+    keys = [k for k in next(iter(models.values())) if k != "per_label_f1"]
+    for key in keys:
         target = TARGETS.get(key)
         b = base.get(key)
         print(
-            f"{key:<22}{model[key]:>9.3f}{(f'{b:.3f}' if b is not None else '-'):>10}"
-            f"{(f'{target:.2f}' if target else ''):>8}"
+            f"{key:<24}"
+            + "".join(f"{models[n].get(key, float('nan')):>15.3f}" for n in names)
+            + f"{(f'{b:.3f}' if b is not None else '-'):>10}"
+            + f"{(f'{target:.2f}' if target else ''):>8}"
         )
-    if result["train_seconds_full"] is not None:
-        print(
-            f"train on both full corpora: {result['train_seconds_full']:.1f} s wall, "
-            f"{result['train_cpu_seconds_full']:.1f} s CPU"
-        )
+    print("\nspan F1 per technique / median words predicted (gold)")
+    for lab in result["span_lengths"][names[0]]:
+        cells = []
+        for n in names:
+            f1 = models[n].get("per_label_f1", {}).get(lab)
+            med = result["span_lengths"][n][lab]
+            cells.append(f"{f1 if f1 is not None else float('nan'):.3f}/{med['pred_median_words']}")
+        gold = result["span_lengths"][names[0]][lab]["gold_median_words"]
+        print(f"  {lab:<38}" + "".join(f"{c:>15}" for c in cells) + f"   gold {gold}")
+    for n, t in result["train_full"].items():
+        print(f"train [{n}] on the full corpora: {t['wall_seconds']:.1f} s wall, "
+              f"{t['cpu_seconds']:.1f} s CPU")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_import import run_cli
 
 from annotate.corpus import read_corpus
-from test_import import run_cli
 
 BABE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "babe"
 HEADER = "text;news_link;outlet;topic;type;label_bias;label_opinion;biased_words\n"

@@ -123,5 +123,7 @@ def test_flc_counts_per_document():
     # one technique alone: FLC equals SI
     pred = [[(0, 10, "Doubt")], [(3, 9, "Doubt")]]
     gold = [[(5, 15, "Doubt")], [(0, 6, "Doubt")]]
-    si = si_prf([[(a, b) for a, b, _ in d] for d in pred], [[(a, b) for a, b, _ in d] for d in gold])
+    si = si_prf(
+        [[(a, b) for a, b, _ in d] for d in pred], [[(a, b) for a, b, _ in d] for d in gold]
+    )
     assert flc_prf(pred, gold) == pytest.approx(si)

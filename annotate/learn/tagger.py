@@ -35,6 +35,12 @@ from annotate.learn.vectors import WordVectors
 from annotate.metrics import merge_overlaps
 
 Spans = Sequence[tuple[int, int]]
+BLIND = "blind"  # the technique-blind token scores, beside one source per technique group
+
+
+def group_name(group: Sequence[str]) -> str:
+    """The source name of a technique group's token scores."""
+    return "|".join(group)
 
 
 def token_targets(offsets: Sequence[tuple[int, int]], spans: Spans) -> np.ndarray:
@@ -153,10 +159,10 @@ class SpanTagger(BaseEstimator):
         window: int = 2,
         sentence_words: bool = False,
         lexicons: dict[str, list[str]] | None = None,
-        alpha: float = 2e-6,
+        alpha: float = 2e-5,
         epochs: int = 8,
         class_weight: str | dict | None = None,
-        sentence_C: float = 1.0,
+        sentence_C: float = 2.0,
         sentence_chars: bool = True,
         sentence_weight: float = 0.5,
         document_weight: float = 0.0,
@@ -164,14 +170,17 @@ class SpanTagger(BaseEstimator):
         max_gap: int = 1,
         min_tokens: int = 1,
         within_sentences: bool = True,
-        average: bool = False,
-        span_weight_power: float = 0.0,
-        bags: int = 1,
-        word_vectors: bool = False,
+        average: bool = True,
+        span_weight_power: float = 0.5,
+        bags: int = 3,
+        word_vectors: bool = True,
         vector_words: int = 100000,
         vector_clusters: Sequence[int] = (64, 512, 2048),
         vector_scale: float = 0.3,
         sentence_vector_weight: float = 2.0,
+        groups: Sequence[Sequence[str]] = (("Loaded_Language",), ("Name_Calling,Labeling",)),
+        group_bags: int = 1,
+        rules: dict[str, dict] | None = None,
     ):
         self.n_features = n_features
         self.window = window
@@ -196,6 +205,9 @@ class SpanTagger(BaseEstimator):
         self.vector_clusters = vector_clusters
         self.vector_scale = vector_scale
         self.sentence_vector_weight = sentence_vector_weight
+        self.groups = groups
+        self.group_bags = group_bags
+        self.rules = rules
 
     # ---- features -------------------------------------------------------------------
     def vectors(self) -> WordVectors | None:
@@ -234,8 +246,25 @@ class SpanTagger(BaseEstimator):
     def fit_featurized(
         self, F: Featurized, docs: Sequence[int], spans: Sequence[Spans]
     ) -> SpanTagger:
-        """Fit on the documents `docs` of precomputed features; `spans[i]` is docs[i]'s gold."""
+        """Fit on the documents `docs` of precomputed features; `spans[i]` is docs[i]'s gold,
+        `(start, end)` or `(start, end, technique)`: the technique-blind models learn from all
+        of them, each technique group's models from the spans of its techniques."""
         docs = list(docs)
+        X = F.token_design(F.token_rows(docs))
+        self.token_classifier_, self.sentence_classifier_ = self._fit_pair(
+            F, X, docs, [[(s[0], s[1]) for s in doc] for doc in spans], max(1, self.bags)
+        )
+        self.group_classifiers_ = []
+        for group in self.groups or ():
+            members = set(group)
+            only = [[(s[0], s[1]) for s in doc if len(s) > 2 and s[2] in members] for doc in spans]
+            self.group_classifiers_.append(
+                self._fit_pair(F, X, docs, only, max(1, self.group_bags))
+            )
+        return self
+
+    def _fit_pair(self, F: Featurized, X, docs: list[int], spans: Sequence[Spans], bags: int):
+        """A token classifier (averaged SGD runs) and a sentence classifier for these spans."""
         y_tok = np.concatenate(
             [token_targets(F.offsets[d], s) for d, s in zip(docs, spans, strict=True)] or [[]]
         )
@@ -243,7 +272,6 @@ class SpanTagger(BaseEstimator):
             [sentence_targets(F.sentence_spans[d], s) for d, s in zip(docs, spans, strict=True)]
             or [[]]
         )
-        X = F.token_design(F.token_rows(docs))
         power = self.span_weight_power
         weights = None
         if power and y_tok.any():
@@ -266,28 +294,38 @@ class SpanTagger(BaseEstimator):
                 y_tok,
                 weights,
             )
-            for seed in range(max(1, self.bags))
+            for seed in range(bags)
         ]
-        self.token_classifier_ = average_linear(runs)
-        del X
-        self.sentence_classifier_ = _fit_or_constant(
+        sentence = _fit_or_constant(
             LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
             F.sentences[F.sentence_rows(docs)],
             y_sent,
         )
-        return self
+        return average_linear(runs), sentence
 
     # ---- prediction -----------------------------------------------------------------
     def scores_featurized(
         self, F: Featurized, docs: Sequence[int]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per document: token probabilities and their sentence's probability."""
+        """Per document: token probabilities and their sentence's probability (blind models)."""
+        return self._pair_scores(F, docs, self.token_classifier_, self.sentence_classifier_)
+
+    def source_scores_featurized(
+        self, F: Featurized, docs: Sequence[int]
+    ) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+        """Token and sentence probabilities per source: `blind` and each technique group."""
+        out = {BLIND: self.scores_featurized(F, docs)}
+        for group, (tok, sent) in zip(
+            self.groups or (), getattr(self, "group_classifiers_", ()), strict=False
+        ):
+            out[group_name(group)] = self._pair_scores(F, docs, tok, sent)
+        return out
+
+    def _pair_scores(self, F: Featurized, docs: Sequence[int], token_clf, sentence_clf):
         rows = F.token_rows(docs)
-        p_tok = _proba(
-            self.token_classifier_, F.tokens[rows], None if F.dense is None else F.dense[rows]
-        )
+        p_tok = _proba(token_clf, F.tokens[rows], None if F.dense is None else F.dense[rows])
         sent_rows = F.sentence_rows(docs)
-        p_sent_rows = _proba(self.sentence_classifier_, F.sentences[sent_rows])
+        p_sent_rows = _proba(sentence_clf, F.sentences[sent_rows])
         p_sent_all = np.zeros(F.sentences.shape[0])
         p_sent_all[sent_rows] = p_sent_rows
         p_sent = p_sent_all[F.token_sentence[rows]] if rows.size else np.zeros(0)

@@ -28,7 +28,8 @@ from annotate.errors import BadInput
 from annotate.learn.features import load_lexicons
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
 from annotate.learn.model import Model, versions
-from annotate.learn.tagger import SpanTagger, average_linear, decode, mix
+from annotate.learn.rules import labelled_spans, tune_rules
+from annotate.learn.tagger import BLIND, SpanTagger, average_linear, decode, mix
 from annotate.learn.technique import TechniqueClassifier
 from annotate.resources import default_model_config
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
@@ -87,54 +88,56 @@ def load_documents(
     return docs, provenance
 
 
-def _folds(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfolds(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K shuffled folds over n documents (train, test index arrays); none when k < 2."""
     k = min(k, n)
     if k < 2:
         return []
     return list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
 
 
+def tagger_params(cfg: dict[str, Any], lexicons: dict[str, list[str]]) -> dict[str, Any]:
+    """`SpanTagger` parameters from the `[tagger]` table of a model config (missing keys: the
+    estimator's defaults, which are the shipped configuration)."""
+    keys = {k for k in SpanTagger().get_params() if k not in ("lexicons", "rules")}
+    params = {k: cfg[k] for k in keys if k in cfg}
+    if "vector_clusters" in params:
+        params["vector_clusters"] = tuple(int(k) for k in params["vector_clusters"])
+    if "groups" in params:
+        params["groups"] = tuple(tuple(g) for g in params["groups"])
+    return {**params, "lexicons": lexicons or None}
+
+
 def fit_tagger(
     texts: list[str],
-    gold: list[list[tuple[int, int]]],
+    gold: list[list[tuple]],
     cfg: dict[str, Any],
     lexicons: dict[str, list[str]],
     seed: int,
     say: Callable[[str], None],
     jobs: int = 1,
+    technique: tuple[dict[str, Any], Sequence[str]] | None = None,
 ) -> tuple[SpanTagger, dict[str, Any], list[list[float]]]:
     """Fit the span tagger; the score mix, threshold and gap bridging are chosen for SI F1
-    on out-of-fold predictions.
+    on out-of-fold predictions. `gold` spans are `(start, end)` or `(start, end, technique)`.
+
+    With `technique = (TechniqueClassifier parameters, technique names)` and `labelled` in
+    the config, each fold also fits a technique classifier, and every technique gets its own
+    decoding rule (rules.py), chosen for the labelled FLC F1 on the out-of-fold scores.
 
     Returns the tagger, its CV figures and each document's out-of-fold token-score summary
     (the propaganda scorer's training input).
     """
-    tagger = SpanTagger(
-        n_features=int(cfg.get("n_features", 2**20)),
-        window=int(cfg.get("window", 2)),
-        sentence_words=bool(cfg.get("sentence_words", False)),
-        lexicons=lexicons or None,
-        alpha=float(cfg.get("alpha", 2e-6)),
-        epochs=int(cfg.get("epochs", 8)),
-        sentence_C=float(cfg.get("sentence_C", 1.0)),
-        sentence_chars=bool(cfg.get("sentence_chars", True)),
-        min_tokens=int(cfg.get("min_tokens", 1)),
-        within_sentences=bool(cfg.get("within_sentences", True)),
-        average=bool(cfg.get("average", False)),
-        span_weight_power=float(cfg.get("span_weight_power", 0.0)),
-        bags=int(cfg.get("bags", 1)),
-        word_vectors=bool(cfg.get("word_vectors", False)),
-        vector_words=int(cfg.get("vector_words", 100000)),
-        vector_clusters=tuple(int(k) for k in cfg.get("vector_clusters", (64, 512, 2048))),
-        vector_scale=float(cfg.get("vector_scale", 0.3)),
-        sentence_vector_weight=float(cfg.get("sentence_vector_weight", 2.0)),
-    )
+    tagger = SpanTagger(**tagger_params(cfg, lexicons))
+    labelled = technique is not None and bool(cfg.get("labelled", True))
+    if not labelled:
+        tagger.set_params(groups=())
     if tagger.word_vectors:
         say("span tagger: word vectors and clusters")
         tagger.vectors()
     say(f"span tagger: features of {len(texts)} documents")
     F = tagger.featurize(texts)
-    folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
+    folds = kfolds(len(texts), int(cfg.get("cv_folds", 5)), seed)
     cv: dict[str, Any] = {}
     summaries = [[0.0] * 5 for _ in texts]
 
@@ -149,21 +152,32 @@ def fit_tagger(
     pool = ThreadPoolExecutor(max(1, jobs))
     final = None if average_folds else pool.submit(final_fit)
     fold_models: list[SpanTagger | None] = [None] * len(folds)
+    fold_techniques: list[TechniqueClassifier | None] = [None] * len(folds)
+    fold_of = np.zeros(len(texts), dtype=int)
     if folds and any(gold):  # also when every document has spans
         p_tok: list[np.ndarray] = [np.zeros(0)] * len(texts)
         p_sent: list[np.ndarray] = [np.zeros(0)] * len(texts)
+        oof_sources: dict[str, tuple[list, list]] = {}
 
         def fold(f: int) -> None:
             train_docs, test_docs = folds[f]
+            fold_of[test_docs] = f
             say(f"span tagger: fold {f + 1}/{len(folds)}")
             model = SpanTagger(**tagger.get_params())
             model.fit_featurized(F, train_docs, [gold[d] for d in train_docs])
             fold_models[f] = model
-            tok, sent = model.scores_featurized(F, test_docs)
-            for d, t, s in zip(test_docs, tok, sent, strict=True):
-                p_tok[d], p_sent[d] = t, s
+            for name, (tok, sent) in model.source_scores_featurized(F, test_docs).items():
+                into = oof_sources.setdefault(name, ([None] * len(texts), [None] * len(texts)))
+                for d, t, s in zip(test_docs, tok, sent, strict=True):
+                    into[0][d], into[1][d] = t, s
+            if labelled:
+                items = [(texts[d], sp[0], sp[1]) for d in train_docs for sp in gold[d]]
+                names = [sp[2] for d in train_docs for sp in gold[d]]
+                if len(set(names)) > 1:
+                    fold_techniques[f] = TechniqueClassifier(**technique[0]).fit(items, names)
 
         list(pool.map(fold, range(len(folds))))
+        p_tok, p_sent = oof_sources[BLIND]
 
         within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
 
@@ -173,8 +187,10 @@ def fit_tagger(
                 for o, t, s, w in zip(F.offsets, p_tok, p_sent, within, strict=True)
             ]
 
+        blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in gold]
+
         def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
-            return metrics.si_prf(spans(weight, doc_weight, threshold, gap), gold)["f1"]
+            return metrics.si_prf(spans(weight, doc_weight, threshold, gap), blind_gold)["f1"]
 
         weights = [float(w) for w in cfg.get("sentence_weights", [0.5])]
         doc_weights = [float(w) for w in cfg.get("document_weights", [0.0])]
@@ -192,8 +208,17 @@ def fit_tagger(
             sentence_weight=w_best, document_weight=v_best, threshold=t_best, max_gap=g_best
         )
         pred = spans(w_best, v_best, t_best, g_best)
-        cv["si"] = metrics.si_prf(pred, gold)
-        cv["sentences"] = metrics.sentence_prf(texts, pred, gold)
+        cv["si"] = metrics.si_prf(pred, blind_gold)
+        cv["sentences"] = metrics.sentence_prf(texts, pred, blind_gold)
+        if labelled and all(m is not None for m in fold_techniques):
+            say("span tagger: a decoding rule per technique (FLC F1)")
+            rules, flc, labelled_pred = tune_technique_rules(
+                F, oof_sources, within, gold, technique[1], fold_techniques, fold_of, texts, cfg
+            )
+            tagger.set_params(rules=rules)
+            cv["flc"] = flc
+            cv["si_labelled"] = metrics.si_prf(labelled_pred, blind_gold)
+            cv["sentences"] = metrics.sentence_prf(texts, labelled_pred, blind_gold)
         summaries = [
             tagger_summary(mix(t, s, w_best, v_best)) for t, s in zip(p_tok, p_sent, strict=True)
         ]
@@ -214,6 +239,65 @@ def fit_tagger(
     return tagger, cv, summaries
 
 
+def tune_technique_rules(
+    F: Any,
+    sources: dict[str, tuple[list, list]],
+    within: Sequence[np.ndarray | None],
+    gold: list[list[tuple]],
+    techniques: Sequence[str],
+    fold_techniques: Sequence[TechniqueClassifier],
+    fold_of: np.ndarray,
+    texts: list[str],
+    cfg: dict[str, Any],
+) -> tuple[dict[str, dict], dict[str, float], list[list[tuple[int, int]]]]:
+    """Per-technique decoding rules on out-of-fold token scores and technique probabilities.
+
+    A technique reads the blind token scores or, when a technique group holds it, that
+    group's; its rule's threshold, gap, mix and classifier confidence are chosen for the
+    pooled FLC F1. Returns the rules, their CV FLC figures and the spans they decode."""
+    column = {t: j for j, t in enumerate(techniques)}
+
+    def technique_proba(items: list[tuple[int, int, int]]) -> np.ndarray:
+        out = np.zeros((len(items), len(techniques)))
+        by_fold: dict[int, list[int]] = {}
+        for i, (d, _, _) in enumerate(items):
+            by_fold.setdefault(int(fold_of[d]), []).append(i)
+        for f, rows in by_fold.items():
+            clf = fold_techniques[f]
+            proba = clf.predict_proba(
+                [(texts[items[i][0]], items[i][1], items[i][2]) for i in rows]
+            )
+            for k, label in enumerate(clf.classes_):
+                out[rows, column[label]] = proba[:, k]
+        return out
+
+    allowed = {t: [BLIND] for t in techniques}
+    for group in [g for g in sources if g != BLIND]:
+        for t in group.split("|"):
+            allowed.setdefault(t, [BLIND]).append(group)
+    grid = {
+        "sentence_weights": [float(w) for w in cfg.get("rule_sentence_weights", [0.0, 0.3, 0.5])],
+        "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.2, 0.3, 0.4, 0.5])],
+        "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 2, 8, 64])],
+        "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.2, 0.3, 0.4, 0.5])],
+    }
+    rules, flc = tune_rules(
+        F.offsets, sources, within, gold, techniques, technique_proba, grid, allowed
+    )
+    found = labelled_spans(F.offsets, sources, within, rules, techniques, technique_proba)
+    return rules, flc, [[(a, b) for a, b, _, _ in doc] for doc in found]
+
+
+def technique_params(cfg: dict[str, Any], lexicons: dict[str, list[str]]) -> dict[str, Any]:
+    """`TechniqueClassifier` parameters from the `[technique]` table of a model config."""
+    return {
+        "C": float(cfg.get("C", 4.0)),
+        "context_words": int(cfg.get("context_words", 4)),
+        "char_ngrams": tuple(cfg.get("char_ngrams", (2, 5))),
+        "lexicons": lexicons or None,
+    }
+
+
 def fit_technique(
     items: list[tuple[str, int, int]],
     labels: list[str],
@@ -223,12 +307,7 @@ def fit_technique(
     lexicons: dict[str, list[str]],
     say: Callable[[str], None],
 ) -> tuple[TechniqueClassifier, dict[str, float]]:
-    params = {
-        "C": float(cfg.get("C", 4.0)),
-        "context_words": int(cfg.get("context_words", 4)),
-        "char_ngrams": tuple(cfg.get("char_ngrams", (2, 5))),
-        "lexicons": lexicons or None,
-    }
+    params = technique_params(cfg, lexicons)
     cv: dict[str, float] = {}
     k = min(int(cfg.get("cv_folds", 5)), len(set(groups)))
     if k >= 2 and len(set(labels)) > 1:
@@ -264,7 +343,7 @@ def frame_params(cfg: dict[str, Any], frames: Sequence[str]) -> dict[str, Any]:
         "ngram_range": tuple(cfg.get("ngram_range", (1, 2))),
         "min_df": int(cfg.get("min_df", 2)),
         "class_weight": cfg.get("class_weight") or None,
-        "word_vectors": bool(cfg.get("word_vectors", False)),
+        "word_vectors": bool(cfg.get("word_vectors", True)),
         "vector_words": int(cfg.get("vector_words", 100000)),
         "vector_weight": float(cfg.get("vector_weight", 1.0)),
     }
@@ -283,7 +362,7 @@ def fit_frames(
     per_frame = str(cfg.get("thresholds", "global")) == "per_frame"
     thresholds = {f: 0.5 for f in frames}
     cv: dict[str, Any] = {}
-    folds = _folds(len(texts), int(cfg.get("cv_folds", 5)), seed)
+    folds = kfolds(len(texts), int(cfg.get("cv_folds", 5)), seed)
     if folds:
         oof = np.zeros((len(texts), len(frames)))
         for f, (tr, te) in enumerate(folds, 1):
@@ -407,9 +486,19 @@ def _train(
         )
         if span_docs:
             texts = [d.text for d in span_docs]
-            gold = [[(s["start"], s["end"]) for s in d.spans] for d in span_docs]
+            gold = [[(s["start"], s["end"], s["label"]) for s in d.spans] for d in span_docs]
             tagger, cv, summaries = fit_tagger(
-                texts, gold, cfg.get("tagger", {}), lexicon_words, seed, say, jobs
+                texts,
+                gold,
+                cfg.get("tagger", {}),
+                lexicon_words,
+                seed,
+                say,
+                jobs,
+                technique=(
+                    technique_params(cfg.get("technique", {}), lexicon_words),
+                    schema.techniques,
+                ),
             )
             components["tagger"] = tagger
             info["tagger"] = {
@@ -418,6 +507,7 @@ def _train(
                 "sentence_weight": tagger.sentence_weight,
                 "document_weight": tagger.document_weight,
                 "within_sentences": tagger.within_sentences,
+                "rules": tagger.rules,
             }
             info["cv"].update(cv)
             has_span = [int(bool(d.spans)) for d in span_docs]
@@ -453,6 +543,13 @@ def summary(info: dict[str, Any], out_dir: str | Path, n_span: int, n_frame: int
             f"  CV span identification P {si['precision']:.3f} R {si['recall']:.3f} "
             f"F1 {si['f1']:.3f} (threshold {info['tagger']['threshold']}, "
             f"gap {info['tagger']['max_gap']}, sentence weight {info['tagger']['sentence_weight']})"
+        )
+    if "flc" in cv:
+        flc = cv["flc"]
+        lines.append(
+            f"  CV labelled spans (FLC) P {flc['precision']:.3f} R {flc['recall']:.3f} "
+            f"F1 {flc['f1']:.3f}, SI of those spans {cv['si_labelled']['f1']:.3f} "
+            f"({len(info['tagger'].get('rules') or {})} techniques with a rule)"
         )
     if "sentences" in cv:
         lines.append(f"  CV sentence F1 {cv['sentences']['f1']:.3f}")

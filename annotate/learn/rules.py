@@ -1,0 +1,217 @@
+"""Per-technique decoding rules: token scores + technique probabilities -> labelled spans.
+
+A rule says, for one technique, which token scores to read (`source`: the technique-blind
+tagger or a technique group's own tagger), how to mix them with the sentence score
+(`sentence_weight`), how to cut runs (`threshold`, `max_gap`) and how sure the technique
+classifier must be of the technique for a run to carry it (`min_proba`; with `argmax`, it
+must also be the classifier's first choice). Each technique keeps its own boundaries, so a
+word-level technique (Loaded_Language) gets short spans while a clause-level one (Doubt)
+gets long ones, and spans of different techniques may overlap, as in PTC.
+
+`tune_rules` chooses the rules on out-of-fold scores for the NLP4IF-2019 FLC F1 (the
+labelled partial-overlap measure, pooled over techniques). One rule's candidate runs are
+disjoint, so each candidate's overlap with the gold spans of a technique adds up: a rule's
+contribution is a masked sum, and the pooled F1 is maximised by coordinate ascent over the
+techniques.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from annotate.learn.tagger import BLIND, decode, mix
+from annotate.metrics import merge_overlaps
+
+Candidate = tuple[int, int, float]
+
+
+def rule_key(rule: Mapping[str, Any]) -> tuple:
+    """The part of a rule that decides the candidate runs (shared between techniques)."""
+    return (rule["source"], rule["sentence_weight"], rule["threshold"], rule["max_gap"])
+
+
+def candidates(
+    offsets: Sequence[tuple[int, int]],
+    p_tok: np.ndarray,
+    p_sent: np.ndarray,
+    sentence: np.ndarray | None,
+    rule: Mapping[str, Any],
+) -> list[Candidate]:
+    """One document's runs under a rule's source scores, mix, threshold and gap."""
+    scores = mix(p_tok, p_sent, float(rule["sentence_weight"]), 0.0)
+    return decode(offsets, scores, float(rule["threshold"]), int(rule["max_gap"]), 1, sentence)
+
+
+def chosen(proba: np.ndarray, k: int, rule: Mapping[str, Any]) -> np.ndarray:
+    """Which candidates (rows of technique probabilities) carry technique `k` under `rule`."""
+    if not len(proba):
+        return np.zeros(0, dtype=bool)
+    keep = proba[:, k] >= float(rule["min_proba"])
+    if rule.get("argmax", True):
+        keep &= proba.argmax(axis=1) == k
+    return keep
+
+
+def _gold_sums(
+    cands: Sequence[tuple[int, int]], gold: Mapping[int, np.ndarray], n_labels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate and technique: sum |c∩t|/|c| and sum |c∩t|/|t| over merged gold spans t."""
+    pc = np.zeros((len(cands), n_labels))
+    rc = np.zeros((len(cands), n_labels))
+    if not cands or not gold:
+        return pc, rc
+    a = np.array([c[0] for c in cands], dtype=float)[:, None]
+    b = np.array([c[1] for c in cands], dtype=float)[:, None]
+    for k, spans in gold.items():
+        inter = np.minimum(b, spans[None, :, 1]) - np.maximum(a, spans[None, :, 0])
+        inter = np.clip(inter, 0, None)
+        pc[:, k] = inter.sum(axis=1) / (b[:, 0] - a[:, 0])
+        rc[:, k] = (inter / (spans[None, :, 1] - spans[None, :, 0])).sum(axis=1)
+    return pc, rc
+
+
+def tune_rules(
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    sources: Mapping[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+    sentences: Sequence[np.ndarray | None],
+    gold: Sequence[Sequence[tuple[int, int, str]]],
+    labels: Sequence[str],
+    technique_proba: Callable[[list[tuple[int, int, int]]], np.ndarray],
+    grid: Mapping[str, Sequence],
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """The FLC-best rule per technique, and the pooled out-of-fold FLC P/R/F1 they reach.
+
+    `sources[name] = (token scores, sentence scores)` per document (out of fold);
+    `technique_proba(items)` gives out-of-fold technique probabilities (columns in `labels`
+    order) for `(document, start, end)` items; `grid` holds `sentence_weights`,
+    `thresholds`, `max_gaps` and `min_probas`; `allowed[technique]` limits the sources a
+    technique may read (default: the blind one and any source named after a group holding
+    it is the caller's business; every source is tried when not given).
+    """
+    K = len(labels)
+    index = {lab: k for k, lab in enumerate(labels)}
+    gold_by: list[dict[int, np.ndarray]] = []
+    n_gold = np.zeros(K)
+    for doc in gold:
+        per: dict[int, list[tuple[int, int]]] = {}
+        for s, e, lab in doc:
+            if lab in index:
+                per.setdefault(index[lab], []).append((s, e))
+        merged = {k: np.array(merge_overlaps(v), dtype=float) for k, v in per.items()}
+        for k, v in merged.items():
+            n_gold[k] += len(v)
+        gold_by.append(merged)
+    settings = []
+    for source in sources:
+        for w in grid["sentence_weights"]:
+            for t in grid["thresholds"]:
+                for g in grid["max_gaps"]:
+                    settings.append(
+                        {"source": source, "sentence_weight": float(w), "threshold": float(t),
+                         "max_gap": int(g)}
+                    )  # fmt: skip
+    runs: dict[tuple, tuple[np.ndarray, list[tuple[int, int]]]] = {}
+    wanted: dict[tuple[int, int, int], None] = {}
+    for rule in settings:
+        p_tok, p_sent = sources[rule["source"]]
+        docs, spans = [], []
+        for d, (o, t, s, w) in enumerate(zip(offsets, p_tok, p_sent, sentences, strict=True)):
+            for a, b, _ in candidates(o, t, s, w, rule):
+                docs.append(d)
+                spans.append((a, b))
+                wanted[(d, a, b)] = None
+        runs[rule_key(rule)] = (np.array(docs, dtype=int), spans)
+    items = list(wanted)
+    proba_rows = technique_proba(items) if items else np.zeros((0, K))
+    row_of = {item: i for i, item in enumerate(items)}
+    options: dict[int, list[tuple]] = {k: [(None, 0.0, 0.0, 0)] for k in range(K)}
+    for rule in settings:
+        docs, spans = runs[rule_key(rule)]
+        if not spans:
+            continue
+        proba = proba_rows[[row_of[(d, a, b)] for d, (a, b) in zip(docs, spans, strict=True)]]
+        pc = np.zeros((len(spans), K))
+        rc = np.zeros((len(spans), K))
+        order = np.argsort(docs, kind="stable")
+        bounds = np.searchsorted(docs[order], np.arange(len(gold) + 1))
+        for d in range(len(gold)):
+            rows = order[bounds[d] : bounds[d + 1]]
+            if rows.size and gold_by[d]:
+                pc[rows], rc[rows] = _gold_sums([spans[i] for i in rows], gold_by[d], K)
+        for k, label in enumerate(labels):
+            if allowed is not None and rule["source"] not in allowed.get(label, (BLIND,)):
+                continue
+            for min_proba in grid["min_probas"]:
+                for argmax in grid.get("argmax", (True,)):
+                    full = {**rule, "min_proba": float(min_proba), "argmax": bool(argmax)}
+                    keep = chosen(proba, k, full)
+                    n = int(keep.sum())
+                    if n:
+                        options[k].append((full, pc[keep, k].sum(), rc[keep, k].sum(), n))
+    total_gold = float(n_gold.sum())
+
+    def pooled(choice: Mapping[int, tuple]) -> tuple[float, float, float]:
+        p_sum = sum(c[1] for c in choice.values())
+        r_sum = sum(c[2] for c in choice.values())
+        n_pred = sum(c[3] for c in choice.values())
+        precision = p_sum / n_pred if n_pred else 0.0
+        recall = r_sum / total_gold if total_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return f1, precision, recall
+
+    choice = {k: options[k][0] for k in range(K)}
+    for _ in range(4):  # coordinate ascent; settles in two or three sweeps
+        before = pooled(choice)[0]
+        for k in range(K):
+            choice[k] = max(options[k], key=lambda o, k=k: pooled({**choice, k: o})[0])
+        if pooled(choice)[0] <= before:
+            break
+    f1, precision, recall = pooled(choice)
+    rules = {labels[k]: dict(c[0]) for k, c in choice.items() if c[0] is not None}
+    return rules, {"precision": precision, "recall": recall, "f1": f1}
+
+
+def labelled_spans(
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    sources: Mapping[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+    sentences: Sequence[np.ndarray | None],
+    rules: Mapping[str, Mapping[str, Any]],
+    labels: Sequence[str],
+    technique_proba: Callable[[list[tuple[int, int, int]]], np.ndarray],
+) -> list[list[tuple[int, int, str, float]]]:
+    """Per document, its labelled spans under the rules: (start, end, technique, score).
+
+    Runs are decoded once per distinct setting and each distinct run is classified once, in
+    one `technique_proba` call over `(document, start, end)` items for the whole batch. A
+    span's score is its runs' mean token score times the probability of its technique."""
+    index = {lab: k for k, lab in enumerate(labels)}
+    settings = {rule_key(rule): rule for rule in rules.values()}
+    runs: dict[tuple, list[list[Candidate]]] = {}
+    for key, rule in settings.items():
+        p_tok, p_sent = sources[rule["source"]]
+        runs[key] = [
+            candidates(o, t, s, w, rule)
+            for o, t, s, w in zip(offsets, p_tok, p_sent, sentences, strict=True)
+        ]
+    items = sorted({(d, a, b) for per in runs.values() for d, c in enumerate(per) for a, b, _ in c})
+    out: list[list[tuple[int, int, str, float]]] = [[] for _ in offsets]
+    if not items:
+        return out
+    proba = technique_proba(items)
+    row = {item: i for i, item in enumerate(items)}
+    for label, rule in rules.items():
+        k = index[label]
+        for d, cands in enumerate(runs[rule_key(rule)]):
+            if not cands:
+                continue
+            rows = proba[[row[(d, a, b)] for a, b, _ in cands]]
+            for (a, b, score), keep, p in zip(
+                cands, chosen(rows, k, rule), rows[:, k], strict=True
+            ):
+                if keep:
+                    out[d].append((a, b, label, float(score) * float(p)))
+    return [sorted(doc) for doc in out]

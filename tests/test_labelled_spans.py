@@ -1,0 +1,105 @@
+"""Technique-aware spans: per-technique rules, overlapping techniques, estimator defaults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tomllib
+from learn_helpers import REPO, fast_config
+from sklearn.base import clone
+
+from annotate.corpus import row, span, write_corpus
+from annotate.learn.frames import FrameClassifier, PropagandaScorer
+from annotate.learn.model import Model
+from annotate.learn.rules import chosen, labelled_spans, tune_rules
+from annotate.learn.tagger import BLIND, SpanTagger
+from annotate.learn.technique import TechniqueClassifier
+from annotate.learn.train import frame_params, tagger_params, technique_params, train
+from annotate.schema import load_schema
+
+FILLER = [
+    "The committee met on Tuesday to review the budget for the coming year.",
+    "Officials said the figures would be published later this month.",
+    "Several members asked questions about the schedule of the project.",
+    "The report was sent to the regional office for comment.",
+]
+NAME = "corrupt traitors"
+CLAUSE = "these corrupt traitors will destroy everything we love"
+
+
+def synthetic_corpus(path, n: int = 36):
+    """Documents where a clause (Appeal_to_fear) always holds a name (Name_Calling)."""
+    rows = []
+    for i in range(n):
+        parts = [FILLER[(i + k) % len(FILLER)] for k in range(3)]
+        sentence = f"Everyone knows that {CLAUSE}, the speaker said."
+        text = " ".join(parts[:2] + [sentence] + parts[2:])
+        start = text.index(CLAUSE)
+        name = text.index(NAME)
+        spans = [
+            span(text, start, start + len(CLAUSE), "Appeal_to_fear-prejudice"),
+            span(text, name, name + len(NAME), "Name_Calling,Labeling"),
+        ]
+        rows.append(row(f"doc{i}", text, annotated=["technique"], spans=spans))
+    write_corpus(rows, path, source={"test": "synthetic"})
+    return rows
+
+
+def test_two_overlapping_spans_with_different_techniques(tmp_path):
+    synthetic_corpus(tmp_path / "corpus")
+    train([tmp_path / "corpus"], tmp_path / "model", config=fast_config(tmp_path),
+          progress=lambda m: None)  # fmt: skip
+    model = Model.load(tmp_path / "model")
+    assert model.tagger.rules  # one rule per technique seen
+    text = f"{FILLER[1]} Everyone knows that {CLAUSE}, the speaker said. {FILLER[0]}"
+    spans = model.predict([text])[0]["spans"]
+    by_label = {s["label"]: s for s in spans}
+    assert {"Appeal_to_fear-prejudice", "Name_Calling,Labeling"} <= set(by_label), spans
+    fear, name = by_label["Appeal_to_fear-prejudice"], by_label["Name_Calling,Labeling"]
+    assert fear["start"] < name["end"] and name["start"] < fear["end"]  # they overlap
+    assert len(name["text"].split()) < len(fear["text"].split())  # each its own length
+    for s in spans:
+        assert text[s["start"] : s["end"]] == s["text"]
+
+
+def test_rules_choose_boundaries_per_technique():
+    """A short technique and a long one over the same token scores get different gaps."""
+    offsets = [(i * 2, i * 2 + 1) for i in range(12)]
+    p = np.array([0.9, 0.1, 0.9, 0.1, 0.9, 0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0])
+    sources = {BLIND: ([p], [np.zeros(12)])}
+    # gold: "Long" covers tokens 0-4 (chars 0-9), "Short" is token 8 (chars 16-17)
+    gold = [[(0, 9, "Long"), (16, 17, "Short")]]
+
+    def proba(items):  # the classifier calls anything starting at 16 "Short", else "Long"
+        return np.array([[0.1, 0.9] if a == 16 else [0.9, 0.1] for _, a, _ in items])
+
+    grid = {"sentence_weights": [0.0], "thresholds": [0.5], "max_gaps": [0, 2],
+            "min_probas": [0.5]}  # fmt: skip
+    rules, flc = tune_rules([offsets], sources, [None], gold, ["Long", "Short"], proba, grid)
+    assert rules["Long"]["max_gap"] == 2 and flc["f1"] == pytest.approx(1.0)
+    found = labelled_spans([offsets], sources, [None], rules, ["Long", "Short"], proba)
+    assert [(a, b, lab) for a, b, lab, _ in found[0]] == [(0, 9, "Long"), (16, 17, "Short")]
+
+
+def test_chosen_respects_argmax_and_confidence():
+    proba = np.array([[0.6, 0.4], [0.3, 0.7], [0.45, 0.55]])
+    assert chosen(proba, 1, {"min_proba": 0.5, "argmax": True}).tolist() == [False, True, True]
+    assert chosen(proba, 0, {"min_proba": 0.4, "argmax": False}).tolist() == [True, False, True]
+
+
+def test_estimator_defaults_are_the_shipped_configuration():
+    cfg = tomllib.loads((REPO / "models" / "default.toml").read_text(encoding="utf-8"))
+    shipped = SpanTagger(**tagger_params(cfg["tagger"], {}))
+    assert shipped.get_params() == SpanTagger().get_params()
+    frames = load_schema().frames
+    assert (
+        FrameClassifier(**frame_params(cfg["frames"], frames)).get_params()
+        == FrameClassifier(frames=tuple(frames)).get_params()
+    )
+    shipped_tc = TechniqueClassifier(**technique_params(cfg["technique"], {}))
+    assert shipped_tc.get_params() == TechniqueClassifier().get_params()
+    assert (
+        PropagandaScorer(C=cfg["propaganda"]["C"]).get_params() == PropagandaScorer().get_params()
+    )
+    for estimator in (SpanTagger(), TechniqueClassifier(), FrameClassifier(), PropagandaScorer()):
+        assert clone(estimator).get_params() == estimator.get_params()
