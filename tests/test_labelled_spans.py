@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pytest
-import tomllib
 from learn_helpers import REPO, fast_config
 from sklearn.base import clone
 
