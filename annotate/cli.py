@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -280,9 +280,7 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Documents per batch sent to a worker.")] = 256,
 ) -> None:
     """Score documents: repeated passages, and with --model propaganda spans and frames."""
-    from annotate import score as scoring
-
-    summary = scoring.score(
+    summary = run_score(
         paths,
         model=model,
         out=out_file,
@@ -295,6 +293,66 @@ def score(
     )
     if out_file:
         err.print(summary)
+
+
+def run_score(
+    paths: list[str] | list[Path],
+    *,
+    model: Path | Any = None,
+    out: str | Path | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    push: bool = False,
+    project: str = DEFAULT_PROJECT,
+    batch_size: int = 256,
+) -> str:
+    """`annotate score`: score -> writer (annotate.scoring.score) -> Label Studio (with
+    `push`, the records as they are written); returns the summary line."""
+    from annotate import scoring
+    from annotate.learn import load_model
+
+    loaded = load_model(model)
+    send_to = None
+    if push:
+        from annotate.studio.client import push_predictions
+
+        version = scoring.model_version(loaded)
+
+        def send_to(records):
+            return push_predictions(records, project=project, model_version=version)
+
+    summary = scoring.score(
+        paths,
+        loaded,
+        out,
+        engine=engine,
+        scheduler=scheduler,
+        workers=workers,
+        batch_size=batch_size,
+        send_to=send_to,
+    )
+    return score_summary(summary)
+
+
+def score_summary(summary: dict[str, Any]) -> str:
+    """One line for a human from `annotate.scoring.score`'s summary."""
+    n, seconds = summary["documents"], summary["seconds"]
+    line = (
+        f"scored {n} documents in {seconds:.1f} s ({summary['docs_per_second']:,.0f} docs/s): "
+        f"{summary['repeats']} repeated-passage spans in {summary['docs_with_repeats']} documents"
+    )
+    if "model_spans" in summary:
+        line += f", {summary['model_spans']} model spans"
+    if "sent" in summary:
+        sent = summary["sent"]
+        line += (
+            f"; Label Studio: pushed {sent.get('pushed', 0)}, {sent.get('already', 0)} already "
+            f"there, {sent.get('missing', 0)} without a task"
+        )
+    if summary.get("out"):
+        line += f" -> {summary['out']}"
+    return line
 
 
 @app.command()
