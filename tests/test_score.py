@@ -143,6 +143,39 @@ def test_csv_and_parquet_hold_the_same_records(corpus, tmp_path):
         assert got == want
 
 
+def test_meta_round_trips_through_jsonl_parquet_and_csv(tmp_path):
+    """A record's `meta` is the input's other fields (absent when there are none, the
+    reader's own `source` not counted); CSV and parquet hold it as JSON text."""
+    text = read_text_file(SEED)
+    rows = [
+        {"id": "a", "text": text, "outlet": "Example Times", "date": "2020-05-01",
+         "url": "https://example.org/a", "title": "Étude ✓ \"quoted\", with commas"},
+        {"id": "b", "text": "A short note without other fields."},
+        {"id": "c", "text": text[:1500], "meta": {"outlet": "Other", "tags": ["x", "y"], "n": 3}},
+    ]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    want = {
+        "a": {k: v for k, v in rows[0].items() if k not in ("id", "text")},
+        "b": None,
+        "c": rows[2]["meta"],
+    }
+    in_memory = list(score_documents(read_documents([src])))
+    assert {r["id"]: r.get("meta") for r in in_memory} == want
+    assert "meta" not in in_memory[1]
+    score([src], out=tmp_path / "r.jsonl", workers=2, batch_size=1)
+    assert read_jsonl(tmp_path / "r.jsonl") == in_memory
+    score([src], out=tmp_path / "r.csv", workers=1)
+    score([src], out=tmp_path / "r.parquet", workers=1)
+    csv_rows = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    parquet_rows = pd.read_parquet(tmp_path / "r.parquet")
+    for frame, absent in ((csv_rows, ""), (parquet_rows, None)):
+        assert list(frame.columns) == ["id", "spans", "meta"]
+        got = {r.id: None if r.meta == absent else json.loads(r.meta) for r in frame.itertuples()}
+        assert got == want
+        assert [json.loads(s) for s in frame.spans] == [r["spans"] for r in in_memory]
+
+
 def test_stdin_to_stdout(tmp_path):
     text = read_text_file(SEED)
     lines = [json.dumps({"id": "x", "text": text}), json.dumps({"id": "y", "text": "hello"})]
