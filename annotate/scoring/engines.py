@@ -102,7 +102,7 @@ class LocalPool:
         self.in_flight = 2 * workers
         self.method = "fork" if sys.platform == "linux" else "spawn"
         self.context = multiprocessing.get_context(self.method)
-        self.here = InProcess(model)  # a single batch is not worth a trip to another process
+        self.state = WorkerState(model)  # for a single batch: not worth a trip to a worker
 
     def spool_access(self, spool: Spool) -> dict:
         """Forked workers inherit the spool's descriptor; spawned ones get bytes (empty)."""
@@ -110,24 +110,17 @@ class LocalPool:
 
     def map_ordered(self, fn: Callable, args_iter: Iterable[tuple]) -> Iterator:
         return self._map(
-            fn, args_iter, self.here.map_ordered, lambda pool, args: pool.submit(fn, *args)
+            args_iter, lambda args: fn(*args), lambda args: self._pool().submit(fn, *args)
         )
 
     def map_with_state(self, fn: Callable, args_iter: Iterable[tuple]) -> Iterator:
         return self._map(
-            fn,
             args_iter,
-            self.here.map_with_state,
-            lambda pool, args: pool.submit(_with_pool_state, fn, *args),
+            lambda args: fn(*args, self.state),
+            lambda args: self._pool().submit(_with_pool_state, fn, *args),
         )
 
-    def _map(self, fn: Callable, args_iter: Iterable[tuple], here: Callable, submit: Callable):
-        args_iter = iter(args_iter)
-        first = next(args_iter, None)
-        second = next(args_iter, None)
-        if second is None:
-            yield from here(fn, [first] if first is not None else [])
-            return
+    def _pool(self):
         if self.pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
@@ -137,9 +130,19 @@ class LocalPool:
                 initializer=_start_pool_worker,
                 initargs=(self.model,),
             )
+        return self.pool
+
+    def _map(self, args_iter: Iterable[tuple], here: Callable, submit: Callable) -> Iterator:
+        args_iter = iter(args_iter)
+        first = next(args_iter, None)
+        second = next(args_iter, None)
+        if second is None:  # a single batch (or none): here
+            if first is not None:
+                yield here(first)
+            return
         pending: collections.deque = collections.deque()
         for args in itertools.chain([first, second], args_iter):
-            pending.append(submit(self.pool, args))
+            pending.append(submit(args))
             if len(pending) >= self.in_flight:
                 yield pending.popleft().result()
         while pending:
