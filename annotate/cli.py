@@ -6,10 +6,12 @@ Every command's work lives in a module you can call from Python (named in each d
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -296,19 +298,17 @@ def score(
 
 
 def run_score(
-    paths: list[str] | list[Path],
+    paths: Sequence[str | Path],
     *,
     model: Path | Any = None,
     out: str | Path | None = None,
-    engine: str = "local",
-    scheduler: str | None = None,
-    workers: int | None = None,
     push: bool = False,
     project: str = DEFAULT_PROJECT,
-    batch_size: int = 256,
+    **options: Any,
 ) -> str:
-    """`annotate score`: score -> writer (annotate.scoring.score) -> Label Studio (with
-    `push`, the records as they are written); returns the summary line."""
+    """`annotate score`: records -> writer (`annotate.scoring.score`) -> with `push`, Label
+    Studio (the records as they are written); `options`: engine, scheduler, workers,
+    batch_size. Returns the summary line."""
     from annotate import scoring
     from annotate.learn import load_model
 
@@ -318,41 +318,22 @@ def run_score(
         from annotate.studio.client import push_predictions
 
         version = scoring.model_version(loaded)
-
-        def send_to(records):
-            return push_predictions(records, project=project, model_version=version)
-
-    summary = scoring.score(
-        paths,
-        loaded,
-        out,
-        engine=engine,
-        scheduler=scheduler,
-        workers=workers,
-        batch_size=batch_size,
-        send_to=send_to,
-    )
-    return score_summary(summary)
-
-
-def score_summary(summary: dict[str, Any]) -> str:
-    """One line for a human from `annotate.scoring.score`'s summary."""
-    n, seconds = summary["documents"], summary["seconds"]
+        send_to = functools.partial(push_predictions, project=project, model_version=version)
+    summary = scoring.score(paths, loaded, out, send_to=send_to, **options)
     line = (
-        f"scored {n} documents in {seconds:.1f} s ({summary['docs_per_second']:,.0f} docs/s): "
-        f"{summary['repeats']} repeated-passage spans in {summary['docs_with_repeats']} documents"
+        f"scored {summary['documents']} documents in {summary['seconds']:.1f} s "
+        f"({summary['docs_per_second']:,.0f} docs/s): {summary['repeats']} repeated-passage "
+        f"spans in {summary['docs_with_repeats']} documents"
     )
     if "model_spans" in summary:
         line += f", {summary['model_spans']} model spans"
-    if "sent" in summary:
+    if push:
         sent = summary["sent"]
         line += (
             f"; Label Studio: pushed {sent.get('pushed', 0)}, {sent.get('already', 0)} already "
             f"there, {sent.get('missing', 0)} without a task"
         )
-    if summary.get("out"):
-        line += f" -> {summary['out']}"
-    return line
+    return line + (f" -> {out}" if out else "")
 
 
 @app.command()

@@ -1,15 +1,4 @@
-"""Alignment of two word-id sequences (or one with itself): seeds, then gapped extension.
-
-Every `SEED_WORDS`-word shingle is a seed (equal shingles found with one sort). Equal
-shingles are extended in both directions with a greedy gapped X-drop extension (exact runs,
-then the best of a few substitutions/insertions/deletions of up to `MAX_GAP` words), so
-near-copies with a change every five or six words still align; the alignment's ends then
-stretch over one more changed word when the words after it match again and the last 8 words
-differ in that word only (`_stretch`: one word in eight changed). An alignment is kept when
-both sides have >= `MIN_WORDS` words and similarity (matched words / longer side) >=
-`MIN_SIMILARITY`. Seeds inside regions already explored are skipped, so the pass is linear in
-practice.
-"""
+"""Alignment of two word-id sequences (or of one with itself): seeds, then gapped extension."""
 
 from __future__ import annotations
 
@@ -253,6 +242,15 @@ def align(
     """Repeated passages between word-id sequences `a` and `b` (or within `a` if `b is a`).
 
     Within one sequence, the earlier occurrence is on the `a` side and the later on `b`.
+    Every `SEED_WORDS`-word shingle is a seed (equal shingles found with one sort). Equal
+    shingles are extended in both directions with a greedy gapped X-drop extension (exact
+    runs, then the best of a few substitutions/insertions/deletions of up to `MAX_GAP` words),
+    so near-copies with a change every five or six words still align; the alignment's ends
+    then stretch over one more changed word when the words after it match again and the last
+    8 words differ in that word only (`_stretch`: one word in eight changed). An alignment is
+    kept when both sides have >= `MIN_WORDS` words and similarity (matched words / longer
+    side) >= `MIN_SIMILARITY`. Seeds inside regions already explored are skipped, so the pass
+    is linear in practice.
     """
     same = b is a
     sa = shingle_hashes(a) if a_shingles is None else a_shingles

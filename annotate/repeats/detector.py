@@ -1,12 +1,5 @@
-"""Repeated-passage detector (CONTRACTS.md section 10): per-document and cross-document steps,
-and `TwoPass`, the one driver of the two-pass algorithm (used in memory here and by scoring).
-
-A *repeated passage* is a maximal run of at least `MIN_WORDS` words that occurs more than once
-among the documents of one run, verbatim or nearly so, possibly cut mid-sentence; every
-occurrence is reported, pointing (`of`) to one other occurrence. Pass 1 signs each document
-(`signature`: word ids, own repeats, anchors) and joins the anchors into partner documents
-(`index.CrossIndex`); pass 2 aligns each document with its partners (`batch_repeats`).
-"""
+"""The detector's steps (sign a document; align a batch with its partners) and `TwoPass`, the
+one driver of the two-pass algorithm, used in memory by `repeated_passages` and by scoring."""
 
 from __future__ import annotations
 
@@ -226,6 +219,8 @@ class DocumentStore(Protocol):
 class TwoPass:
     """The two-pass algorithm, whatever runs the work and wherever documents wait between passes.
 
+    A repeated passage (CONTRACTS.md section 10) may have its other occurrence in any document
+    of the run, so every document is signed before any is aligned with its partners.
     `read` (pass 1): `sign(batch, first_index)` each batch (through `map_sign`, e.g. a process
     pool), returning (kept, anchors, anchors per document); `kept` goes to the store and the
     anchors to the cross-document index, which then chooses partners. `results` (pass 2): the

@@ -1,9 +1,5 @@
-"""The cross-document join: per-document anchor signatures -> a few partner documents each.
-
-Each document contributes its anchors (`words.anchors`); `CrossIndex` joins them (spilling to
-disk in buckets for large runs) and proposes partner documents by shared anchors; `Partners`
-holds the result compactly. Only partner pairs are aligned in the cross-document pass.
-"""
+"""The cross-document join: per-document anchors -> a few partner documents each (only those
+pairs are aligned), spilling to disk for large runs."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Occurrences of repeated passages: found in word indices, merged, then made `Repeat`s.
-
-An `Occurrence` is a stretch of one document's words that repeats another stretch (in the same
-document or another, by input position); overlapping finds merge into one occurrence pointing
-to the earliest other occurrence; `to_repeats` turns them into character offsets.
-"""
+"""Occurrences of repeated passages in word indices: found within a document, merged, and made
+`Repeat`s (character offsets)."""
 
 from __future__ import annotations
 

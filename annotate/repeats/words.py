@@ -1,10 +1,5 @@
-"""Words and their hashes: the repeated-passage detector's numpy kernels (CONTRACTS.md §10).
-
-A *word* is a maximal `\\w+` run, compared case-insensitively. Words become stable 32-bit ids
-(numpy over the whole text: code points, a word-character table, polynomial hashes of the
-lower-cased runs); k-word shingles get 64-bit hashes; a document's signature (`anchors`) is
-its winnowed 4-word shingle hashes.
-"""
+"""Words (maximal `\\w+` runs, compared case-insensitively) as stable 32-bit ids, and hashes of
+their shingles: the repeated-passage detector's numpy kernels."""
 
 from __future__ import annotations
 

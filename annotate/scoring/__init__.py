@@ -1,16 +1,5 @@
-"""Score documents: repeated passages (no model needed) and, with a model, propaganda spans and
-frames. Records follow CONTRACTS.md section 6, one per input document, in input order.
-
-`score_records(docs, model)` yields the records; `score(paths, model, out)` writes them to a
-file or stdout (and hands them to `send_to`, e.g. a Label Studio push) and returns a summary.
-Both stream in two passes (`repeats.TwoPass`): pass 1 signs every document (word ids, own
-repeats, anchors) and spools it, packed, to an unlinked temporary file while the anchors are
-joined into partner documents; pass 2 reads each batch and its partners back from the spool,
-aligns them, runs the model and makes the records. Memory stays flat as the input grows: a
-few bytes per document plus the batches in flight. Engines: `local` (this process, or a
-process pool of `workers`) or `dask` (a `distributed` cluster: `scheduler` address, or a
-LocalCluster), with identical output.
-"""
+"""Score documents (CONTRACTS.md section 6): `score_records` yields one record per document, in
+input order; `score` writes them to a file or stdout and returns a summary."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The pack format: what pass 1 learns about a document, as bytes (the spool holds these).
-
-Per document: a header (lengths of the id, text and meta in bytes, number of words and of own
-occurrences), the id, text and meta (JSON) in UTF-8, the word ids (uint32), the own
-occurrences' word positions (int64 x 5) and similarities (float64).
-"""
+"""The pack format: what pass 1 learns about a document, as bytes (the spool holds these)."""
 
 from __future__ import annotations
 
@@ -35,7 +30,10 @@ def pack_document(
     within: list[Occurrence],
     meta: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """One document's pass-1 result as bytes (see `unpack_documents`)."""
+    """One document's pass-1 result as bytes: a header (lengths of the id, text and meta in
+    bytes, number of words and of own occurrences), the id, text and meta (JSON) in UTF-8, the
+    word ids (uint32), the own occurrences' word positions (int64 x 5) and similarities
+    (float64)."""
     id_bytes = doc_id.encode("utf-8", "surrogatepass")
     text_bytes = text.encode("utf-8", "surrogatepass")
     meta_bytes = (

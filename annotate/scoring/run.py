@@ -51,9 +51,18 @@ def batches(docs: Iterable[Document], batch_size: int) -> Iterator[tuple[list[tu
 
 
 class ScoringRun:
-    """`read(docs)` (pass 1: documents to the spool, partners chosen), then `results()` (pass
-    2: a `JobResult` per batch, in input order). `as_text`: results as JSON Lines text. Close
-    it (or use it as a context manager) to stop the engine and drop the spool."""
+    """`read(docs)`, then `results()`; close it (or use it as a context manager) to stop the
+    engine and drop the spool.
+
+    Pass 1 (`read`) signs every document (word ids, own repeats, anchors) on the engine and
+    spools it, packed, to an unlinked temporary file while the anchors are joined into partner
+    documents. Pass 2 (`results`) reads each batch and its partners back from the spool (in the
+    worker), aligns them, runs the model and makes the records: a `JobResult` per batch, in
+    input order (`as_text`: as JSON Lines text). Memory stays flat as the input grows: a few
+    bytes per document plus the batches in flight. Engines: `local` (this process, or a
+    process pool of `workers`) or `dask` (`scheduler` address, or a LocalCluster of our own),
+    with identical output.
+    """
 
     def __init__(
         self,
