@@ -19,7 +19,6 @@ Alpha is `None` where it is undefined (fewer than two values or no unit with two
 from __future__ import annotations
 
 import itertools
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from annotate import metrics
-from annotate.atomic import atomic_path
 from annotate.corpus import annotators_of, iter_rows
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
+from annotate.ui import write_json
 
 
 def agreement(
@@ -44,8 +43,7 @@ def agreement(
     dirs = [corpus_dir] if isinstance(corpus_dir, str | Path) else list(corpus_dir)
     result = agreement_of_rows(iter_rows(dirs), schema=schema)
     if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_json(json_out, result)
     if report is not None:
         from annotate.report import write_agreement_report
 

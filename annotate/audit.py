@@ -17,7 +17,6 @@ and stays quick. The corpus's annotators are merged first with the same policy t
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from annotate import corpus
-from annotate.atomic import atomic_path
 from annotate.errors import BadInput
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
+from annotate.ui import write_json
 
 WORD = re.compile(r"\w+")
 CONTEXT_CHARS = 60
@@ -242,8 +241,7 @@ def audit(
     result = audit_rows(corpus.read_corpus(corpus_dir), policy=policy, folds=folds, seed=seed)
     result = {"corpus": str(corpus_dir), **result}
     if json_out:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        write_json(json_out, result, indent=1)
     if report:
         from annotate import report as html_report
 

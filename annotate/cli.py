@@ -6,12 +6,14 @@ Every command's work lives in a module you can call from Python (named in each d
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -298,9 +300,7 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Documents per batch sent to a worker.")] = 256,
 ) -> None:
     """Score documents: repeated passages, and with --model propaganda spans and frames."""
-    from annotate import score as scoring
-
-    summary = scoring.score(
+    summary = run_score(
         paths,
         model=model,
         out=out_file,
@@ -313,6 +313,45 @@ def score(
     )
     if out_file:
         err.print(summary)
+
+
+def run_score(
+    paths: Sequence[str | Path],
+    *,
+    model: Path | Any = None,
+    out: str | Path | None = None,
+    push: bool = False,
+    project: str = DEFAULT_PROJECT,
+    **options: Any,
+) -> str:
+    """`annotate score`: records -> writer (`annotate.scoring.score`) -> with `push`, Label
+    Studio (the records as they are written); `options`: engine, scheduler, workers,
+    batch_size. Returns the summary line."""
+    from annotate import scoring
+    from annotate.learn import load_model
+
+    loaded = load_model(model)
+    send_to = None
+    if push:
+        from annotate.studio.client import push_predictions
+
+        version = scoring.model_version(loaded)
+        send_to = functools.partial(push_predictions, project=project, model_version=version)
+    summary = scoring.score(paths, loaded, out, send_to=send_to, **options)
+    line = (
+        f"scored {summary['documents']} documents in {summary['seconds']:.1f} s "
+        f"({summary['docs_per_second']:,.0f} docs/s): {summary['repeats']} repeated-passage "
+        f"spans in {summary['docs_with_repeats']} documents"
+    )
+    if "model_spans" in summary:
+        line += f", {summary['model_spans']} model spans"
+    if push:
+        sent = summary["sent"]
+        line += (
+            f"; Label Studio: pushed {sent.get('pushed', 0)}, {sent.get('already', 0)} already "
+            f"there, {sent.get('missing', 0)} without a task"
+        )
+    return line + (f" -> {out}" if out else "")
 
 
 @app.command()

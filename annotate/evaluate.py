@@ -19,17 +19,16 @@ gold and predicted labels per span, the documents themselves).
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from annotate import metrics
-from annotate.atomic import atomic_path
 from annotate.corpus import iter_rows, merge
+from annotate.learn import load_model
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, Schema, load_schema
+from annotate.ui import progress, write_json
 
 BATCH = 32
 
@@ -76,14 +75,6 @@ class Evaluation:
     span_threshold: float | None = None
 
 
-def load_model(model: str | Path | Predictor) -> Predictor:
-    if isinstance(model, str | Path):
-        from annotate.learn.model import Model
-
-        return Model.load(model)
-    return model
-
-
 def evaluate(
     model: str | Path | Predictor,
     corpus_dir: str | Path | Sequence[str | Path],
@@ -97,8 +88,7 @@ def evaluate(
     model = load_model(model)
     result = evaluate_model(model, corpus_dir, policy=policy, schema=schema)
     if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(result.metrics, indent=2, ensure_ascii=False) + "\n")
+        write_json(json_out, result.metrics)
     if report is not None:
         from annotate.report import write_evaluation_report
 
@@ -174,7 +164,7 @@ def span_threshold_curve(
 
 
 def _predict(model: Predictor, docs: list[EvaluatedDocument]) -> None:
-    with _progress(len(docs)) as advance:
+    with progress("evaluating", len(docs)) as advance:
         for i in range(0, len(docs), BATCH):
             batch = docs[i : i + BATCH]
             for doc, pred in zip(batch, model.predict([d.text for d in batch]), strict=True):
@@ -225,29 +215,6 @@ def _line_up(guesses: list[str], gold: list[str]) -> list[str]:
         if out[i] is None:
             out[i] = rest.pop(0)
     return out  # type: ignore[return-value]
-
-
-class _progress:
-    """A rich progress bar on a terminal; nothing in pipes and CI."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.bar = None
-
-    def __enter__(self):
-        if sys.stderr.isatty() and self.total:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            task = self.bar.add_task("evaluating", total=self.total)
-            return lambda n: self.bar.advance(task, n)
-        return lambda n: None
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def score(

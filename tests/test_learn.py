@@ -164,7 +164,7 @@ def test_train_needs_annotated_documents(tmp_path):
 def test_evaluate_and_score_with_trained_model(trained, tmp_path):
     from annotate.documents import Document
     from annotate.evaluate import evaluate
-    from annotate.score import score_documents
+    from annotate.scoring import score_documents
 
     metrics = evaluate(trained["model"], [trained["ptc"], trained["sem"]])
     assert metrics["documents"] == 40

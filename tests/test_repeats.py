@@ -454,18 +454,19 @@ def test_numpy_tokens_match_the_regex_definition_of_a_word(text):
 
 def test_long_texts_are_hashed_in_pieces_with_the_same_result(monkeypatch):
     from annotate import repeats
+    from annotate.repeats import words
 
     text = read_text_file(SEED) * 3
     ids, starts, ends = repeats.tokens(text)
     shingles = repeats.shingle_hashes(ids)
-    monkeypatch.setattr(repeats, "HASH_CHUNK", 97)  # pieces of 97 code points / words
-    monkeypatch.setattr(repeats, "_powers", np.ones(1, dtype=np.uint64))  # an empty table
-    monkeypatch.setattr(repeats, "_inv_powers", np.ones(1, dtype=np.uint64))
+    monkeypatch.setattr(words, "HASH_CHUNK", 97)  # pieces of 97 code points / words
+    monkeypatch.setattr(words, "_powers", np.ones(1, dtype=np.uint64))  # an empty table
+    monkeypatch.setattr(words, "_inv_powers", np.ones(1, dtype=np.uint64))
     small_ids, small_starts, small_ends = repeats.tokens(text)
     assert (small_ids == ids).all() and (small_starts == starts).all()
     assert (small_ends == ends).all()
     assert (repeats.shingle_hashes(ids) == shingles).all()
-    assert len(repeats._powers) <= max(1 << 14, 2 * 97)
+    assert len(words._powers) <= max(1 << 14, 2 * 97)
     found = repeats_within(text)
     assert len(found) >= 2 and all(r.text == text[r.start : r.end] for r in found)
 
@@ -473,6 +474,7 @@ def test_long_texts_are_hashed_in_pieces_with_the_same_result(monkeypatch):
 @needs_ptc
 def test_seed_pairing_in_python_and_in_numpy_agree(monkeypatch):
     from annotate import repeats
+    from annotate.repeats import alignment
 
     texts = [article(i) for i in (0, 1, 3)] + [read_text_file(SEED)]
     texts.append(texts[0][: len(texts[0]) // 2] + " " + edit_every(texts[1], 6, seed=2))
@@ -482,9 +484,9 @@ def test_seed_pairing_in_python_and_in_numpy_agree(monkeypatch):
     def run():
         return [repeats.align(a, b) for a, b in pairs]
 
-    monkeypatch.setattr(repeats, "_FEW_SEEDS", 10**9)
+    monkeypatch.setattr(alignment, "FEW_SEEDS", 10**9)
     in_python = run()
-    monkeypatch.setattr(repeats, "_FEW_SEEDS", 0)
+    monkeypatch.setattr(alignment, "FEW_SEEDS", 0)
     in_numpy = run()
     assert in_python == in_numpy
     assert sum(map(len, in_python)) >= 10

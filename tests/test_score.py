@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from annotate import score as score_module
+from annotate.cli import run_score
 from annotate.documents import Document, read_documents, read_text_file
 from annotate.errors import BadInput
-from annotate.score import score, score_documents
+from annotate.scoring import outputs, packing, score, score_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_62e5311f9cbaaa12.txt"
@@ -94,7 +94,7 @@ def test_dask_engine_gives_identical_output(corpus, tmp_path):
     pytest.importorskip("distributed")
     local, dask = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
     score([corpus], out=local, workers=1, batch_size=9)
-    summary = score([corpus], out=dask, engine="dask", workers=2, batch_size=9)
+    summary = run_score([corpus], out=dask, engine="dask", workers=2, batch_size=9)
     assert "62 documents" in summary
     assert local.read_bytes() == dask.read_bytes()
 
@@ -106,16 +106,16 @@ def test_dask_cluster_at_an_address_gets_the_bytes_and_gives_identical_output(
     """A cluster we did not start (--scheduler) may be on other machines: pass 2 inputs travel
     with the jobs instead of being read through /proc."""
     distributed = pytest.importorskip("distributed")
-    from annotate import score as scoring
+    from annotate.scoring import spool
 
     shipped = []
-    real_read = scoring._Spool.read
+    real_read = spool.Spool.read
 
     def counting_read(self, offset, length):
         shipped.append(length)
         return real_read(self, offset, length)
 
-    monkeypatch.setattr(scoring._Spool, "read", counting_read)
+    monkeypatch.setattr(spool.Spool, "read", counting_read)
     local, remote = tmp_path / "local.jsonl", tmp_path / "remote.jsonl"
     score([corpus], out=local, workers=1, batch_size=9)
     assert not shipped
@@ -138,9 +138,42 @@ def test_csv_and_parquet_hold_the_same_records(corpus, tmp_path):
         pd.read_csv(tmp_path / "r.csv", dtype={"id": str}, keep_default_na=False),
         pd.read_parquet(tmp_path / "r.parquet"),
     ):
-        assert list(frame.columns) == ["id", "spans"]
+        assert list(frame.columns) == ["id", "spans", "meta"]  # the corpus has an outlet
         got = [{"id": r.id, "spans": json.loads(r.spans)} for r in frame.itertuples()]
         assert got == want
+
+
+def test_meta_round_trips_through_jsonl_parquet_and_csv(tmp_path):
+    """A record's `meta` is the input's other fields (absent when there are none, the
+    reader's own `source` not counted); CSV and parquet hold it as JSON text."""
+    text = read_text_file(SEED)
+    rows = [
+        {"id": "a", "text": text, "outlet": "Example Times", "date": "2020-05-01",
+         "url": "https://example.org/a", "title": "Étude ✓ \"quoted\", with commas"},
+        {"id": "b", "text": "A short note without other fields."},
+        {"id": "c", "text": text[:1500], "meta": {"outlet": "Other", "tags": ["x", "y"], "n": 3}},
+    ]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    want = {
+        "a": {k: v for k, v in rows[0].items() if k not in ("id", "text")},
+        "b": None,
+        "c": rows[2]["meta"],
+    }
+    in_memory = list(score_documents(read_documents([src])))
+    assert {r["id"]: r.get("meta") for r in in_memory} == want
+    assert "meta" not in in_memory[1]
+    score([src], out=tmp_path / "r.jsonl", workers=2, batch_size=1)
+    assert read_jsonl(tmp_path / "r.jsonl") == in_memory
+    score([src], out=tmp_path / "r.csv", workers=1)
+    score([src], out=tmp_path / "r.parquet", workers=1)
+    csv_rows = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    parquet_rows = pd.read_parquet(tmp_path / "r.parquet")
+    for frame, absent in ((csv_rows, ""), (parquet_rows, None)):
+        assert list(frame.columns) == ["id", "spans", "meta"]
+        got = {r.id: None if r.meta == absent else json.loads(r.meta) for r in frame.itertuples()}
+        assert got == want
+        assert [json.loads(s) for s in frame.spans] == [r["spans"] for r in in_memory]
 
 
 def test_stdin_to_stdout(tmp_path):
@@ -342,7 +375,7 @@ def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_
     (folder / "plain.txt").write_text("Nothing repeated in this short note at all.")
     client.push_documents([folder], project=title)
     out = tmp_path / "scores.jsonl"
-    summary = score([folder], out=out, push=True, project=title, workers=2, batch_size=1)
+    summary = run_score([folder], out=out, push=True, project=title, workers=2, batch_size=1)
     # push_documents already attached the seed's repeats (same model version)
     assert "pushed 1, 1 already there, 0 without a task" in summary
     assert [r["id"] for r in read_jsonl(out)] == ["plain", "seed"]
@@ -396,14 +429,14 @@ def test_push_is_fed_batch_by_batch_while_records_are_written(tmp_path, monkeypa
         return [line for p in tmp for line in p.read_text().splitlines()]
 
     monkeypatch.setattr(client, "push_predictions", fake_push)
-    real_write = score_module._JsonlWriter.write
+    real_write = outputs.JsonlWriter.write
 
     def write_and_flush(self, record):
         real_write(self, record)
         self.stream.flush()
 
-    monkeypatch.setattr(score_module._JsonlWriter, "write", write_and_flush)
-    summary = score([src], out=out, push=True, project="p", workers=2, batch_size=5)
+    monkeypatch.setattr(outputs.JsonlWriter, "write", write_and_flush)
+    summary = run_score([src], out=out, push=True, project="p", workers=2, batch_size=5)
     assert "pushed 60" in summary
     # behind by at most the queue (4 batches), the batch being pushed and the one just
     # written (6 x 5 records): never the whole run (55)
@@ -423,7 +456,7 @@ def test_push_failure_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch):
     src.write_text("\n".join(json.dumps({"id": f"d{i}", "text": f"t {i}"}) for i in range(40)))
     out = tmp_path / "out.jsonl"
     with pytest.raises(StudioError, match="no project"):
-        score([src], out=out, push=True, project="p", workers=2, batch_size=4)
+        run_score([src], out=out, push=True, project="p", workers=2, batch_size=4)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["in.jsonl"]
 
@@ -441,8 +474,8 @@ def test_packed_documents_round_trip_any_text():
          [Occurrence(0, 9, 0, 12, 21, 0.9375), Occurrence(12, 21, 5, 0, 9, 1.0)]),
         ("", "", np.zeros(0, np.uint32), []),
     ]  # fmt: skip
-    packed = b"".join(score_module.pack_document(*d) for d in docs)
-    back = score_module.unpack_documents(packed, 40)
+    packed = b"".join(packing.pack_document(*d) for d in docs)
+    back = packing.unpack_documents(packed, 40)
     assert [d.index for d in back] == [40, 41, 42]
     for (doc_id, text, ids, within), d in zip(docs, back, strict=True):
         assert (d.id, d.text, d.ids.tolist(), d.within) == (doc_id, text, ids.tolist(), within)

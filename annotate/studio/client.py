@@ -279,7 +279,7 @@ def push_documents(
     from annotate.documents import read_documents
     from annotate.formats import labelstudio as ls
     from annotate.schema import load_schema
-    from annotate.score import score_documents
+    from annotate.scoring import score_documents
 
     if batch_size < 1:
         raise StudioError("--batch-size must be at least 1")

@@ -1,0 +1,97 @@
+"""Repeated-passage detector (CONTRACTS.md section 10), one job per module: `words` (tokens
+and hashes), `alignment`, `occurrences`, `index` (the cross-document join) and `detector`
+(the per-document and cross-document steps and the two-pass driver). The public names of all
+five are re-exported here: `from annotate import repeats; repeats.repeated_passages(docs)`.
+"""
+
+from annotate.repeats.alignment import (
+    EDIT_PENALTY,
+    MAX_GAP,
+    MIN_SIMILARITY,
+    MIN_WORDS,
+    SEEDS_PER_SHINGLE,
+    X_DROP,
+    Alignment,
+    align,
+)
+from annotate.repeats.detector import (
+    DETECTOR,
+    MODEL_VERSION,
+    VERSION,
+    DocumentStore,
+    PartnerCache,
+    SignedDoc,
+    TwoPass,
+    batch_repeats,
+    doc_occurrences,
+    map_in_order,
+    repeated_passages,
+    repeats_within,
+    sign_documents,
+    signature,
+)
+from annotate.repeats.index import COMMON_DF, MAX_PARTNERS, MIN_VOTES, CrossIndex, Partners
+from annotate.repeats.occurrences import (
+    Occurrence,
+    Repeat,
+    merge_occurrences,
+    occurrences_within,
+    to_repeats,
+)
+from annotate.repeats.words import (
+    ANCHOR_WORDS,
+    HASH_CHUNK,
+    SEED_WORDS,
+    WINNOW_WINDOW,
+    WORD,
+    anchors,
+    shingle_hashes,
+    tokens,
+    word_bounds,
+    word_ids,
+)
+
+__all__ = [
+    "ANCHOR_WORDS",
+    "COMMON_DF",
+    "DETECTOR",
+    "EDIT_PENALTY",
+    "HASH_CHUNK",
+    "MAX_GAP",
+    "MAX_PARTNERS",
+    "MIN_SIMILARITY",
+    "MIN_VOTES",
+    "MIN_WORDS",
+    "MODEL_VERSION",
+    "SEEDS_PER_SHINGLE",
+    "SEED_WORDS",
+    "VERSION",
+    "WINNOW_WINDOW",
+    "WORD",
+    "X_DROP",
+    "Alignment",
+    "CrossIndex",
+    "DocumentStore",
+    "Occurrence",
+    "PartnerCache",
+    "Partners",
+    "Repeat",
+    "SignedDoc",
+    "TwoPass",
+    "align",
+    "anchors",
+    "batch_repeats",
+    "doc_occurrences",
+    "map_in_order",
+    "merge_occurrences",
+    "occurrences_within",
+    "repeated_passages",
+    "repeats_within",
+    "shingle_hashes",
+    "sign_documents",
+    "signature",
+    "to_repeats",
+    "tokens",
+    "word_bounds",
+    "word_ids",
+]
