@@ -63,7 +63,10 @@ TARGETS = {"flc_f1": 0.25, "si_f1": 0.41, "tc_micro_f1": 0.59, "babe_f1": 0.35}
 BABE_CSV = DATA / "babe" / "babe-sg2-train.csv"
 LL = "Loaded_Language"
 VARIANTS = {
-    "before": {"tagger": {"labelled": False, "groups": []}, "babe": False},
+    "before": {
+        "tagger": {"labelled": False, "groups": [], "technique_sentences": False},
+        "babe": False,
+    },
     "after": {"tagger": {}, "babe": True},
     "after-no-babe": {"tagger": {}, "babe": False},
 }

@@ -141,7 +141,13 @@ def test_metrics_by_hand(mixed, tmp_path):
     assert fr["per_label"]["Morality"]["support"] == 1
     assert json.loads((tmp_path / "m.json").read_text()) == json.loads(json.dumps(m))
     assert set(m) == {"documents", "spans", "sentences", "frames"}
-    assert set(m["spans"]) == {"si", "tc", "per_label"}
+    assert set(m["spans"]) == {"si", "flc", "tc", "per_label"}
+    # FLC: LL pred (9,15) (31,35) | (17,23) vs gold LL (9,26): p 1 + 0 + 0, r 6/17;
+    # NC (16,26) = gold: p 1, r 1; gold Doubt unmatched. P = 2/4, R = (6/17 + 1 + 0)/3
+    flc_p, flc_r = 2 / 4, (6 / 17 + 1) / 3
+    assert m["spans"]["flc"] == pytest.approx(
+        {"precision": flc_p, "recall": flc_r, "f1": 2 * flc_p * flc_r / (flc_p + flc_r)}
+    )
 
 
 def test_blocks_are_null_without_documents(tmp_path):

@@ -26,11 +26,18 @@ from annotate.learn.tagger import BLIND, decode, mix
 from annotate.metrics import merge_overlaps
 
 Candidate = tuple[int, int, float]
+FILL = "*"  # the rules' key of the fill-in rule: SI-tuned blind runs where no technique spoke
 
 
 def rule_key(rule: Mapping[str, Any]) -> tuple:
     """The part of a rule that decides the candidate runs (shared between techniques)."""
-    return (rule["source"], rule["sentence_weight"], rule["threshold"], rule["max_gap"])
+    return (
+        rule["source"],
+        rule["sentence_weight"],
+        rule.get("document_weight", 0.0),
+        rule["threshold"],
+        rule["max_gap"],
+    )
 
 
 def candidates(
@@ -41,7 +48,9 @@ def candidates(
     rule: Mapping[str, Any],
 ) -> list[Candidate]:
     """One document's runs under a rule's source scores, mix, threshold and gap."""
-    scores = mix(p_tok, p_sent, float(rule["sentence_weight"]), 0.0)
+    scores = mix(
+        p_tok, p_sent, float(rule["sentence_weight"]), float(rule.get("document_weight", 0.0))
+    )
     return decode(offsets, scores, float(rule["threshold"]), int(rule["max_gap"]), 1, sentence)
 
 
@@ -187,9 +196,13 @@ def labelled_spans(
 
     Runs are decoded once per distinct setting and each distinct run is classified once, in
     one `technique_proba` call over `(document, start, end)` items for the whole batch. A
-    span's score is its runs' mean token score times the probability of its technique."""
+    span's score is its runs' mean token score times the probability of its technique.
+
+    The fill-in rule (`rules[FILL]`, optional) adds the technique-blind runs that no
+    technique's span touches, each under its most probable technique when that probability
+    reaches the rule's `min_proba`: the SI-tuned coverage the per-technique rules left out."""
     index = {lab: k for k, lab in enumerate(labels)}
-    settings = {rule_key(rule): rule for rule in rules.values()}
+    settings = {rule_key(rule): rule for rule in rules.values()}  # the fill rule's too
     runs: dict[tuple, list[list[Candidate]]] = {}
     for key, rule in settings.items():
         p_tok, p_sent = sources[rule["source"]]
@@ -204,6 +217,8 @@ def labelled_spans(
     proba = technique_proba(items)
     row = {item: i for i, item in enumerate(items)}
     for label, rule in rules.items():
+        if label == FILL:
+            continue
         k = index[label]
         for d, cands in enumerate(runs[rule_key(rule)]):
             if not cands:
@@ -214,4 +229,15 @@ def labelled_spans(
             ):
                 if keep:
                     out[d].append((a, b, label, float(score) * float(p)))
+    if FILL in rules:
+        floor = float(rules[FILL]["min_proba"])
+        for d, cands in enumerate(runs[rule_key(rules[FILL])]):
+            taken = merge_overlaps([(a, b) for a, b, _, _ in out[d]])
+            for a, b, score in cands:
+                if any(s < b and a < e for s, e in taken):
+                    continue
+                p = proba[row[(d, a, b)]]
+                k = int(np.argmax(p[: len(labels)]))
+                if p[k] >= floor:
+                    out[d].append((a, b, labels[k], float(score) * float(p[k])))
     return [sorted(doc) for doc in out]

@@ -43,6 +43,11 @@ def group_name(group: Sequence[str]) -> str:
     return "|".join(group)
 
 
+def sentence_source(technique: str) -> str:
+    """The source name of the blind token scores beside one technique's sentence scores."""
+    return "sentence:" + technique
+
+
 def token_targets(offsets: Sequence[tuple[int, int]], spans: Spans) -> np.ndarray:
     """1 for a token overlapping any gold span, else 0."""
     y = np.zeros(len(offsets), dtype=np.int8)
@@ -178,8 +183,10 @@ class SpanTagger(BaseEstimator):
         vector_clusters: Sequence[int] = (64, 512, 2048),
         vector_scale: float = 0.3,
         sentence_vector_weight: float = 2.0,
-        groups: Sequence[Sequence[str]] = (("Loaded_Language",), ("Name_Calling,Labeling",)),
+        groups: Sequence[Sequence[str]] = (("Loaded_Language",),),
         group_bags: int = 1,
+        technique_sentences: bool = True,
+        technique_sentence_C: float = 2.0,
         rules: dict[str, dict] | None = None,
     ):
         self.n_features = n_features
@@ -207,6 +214,8 @@ class SpanTagger(BaseEstimator):
         self.sentence_vector_weight = sentence_vector_weight
         self.groups = groups
         self.group_bags = group_bags
+        self.technique_sentences = technique_sentences
+        self.technique_sentence_C = technique_sentence_C
         self.rules = rules
 
     # ---- features -------------------------------------------------------------------
@@ -261,7 +270,43 @@ class SpanTagger(BaseEstimator):
             self.group_classifiers_.append(
                 self._fit_pair(F, X, docs, only, max(1, self.group_bags))
             )
+        self.sentence_techniques_: list[str] = []
+        self.technique_sentence_weights_ = None
+        if self.technique_sentences:
+            self._fit_technique_sentences(F, docs, spans)
         return self
+
+    def _fit_technique_sentences(
+        self, F: Featurized, docs: list[int], spans: Sequence[Spans]
+    ) -> None:
+        """A sentence classifier per technique (does the sentence hold a span of it?), kept
+        as one sparse weight matrix: a technique-aware sentence score for its rule."""
+        labels = sorted({s[2] for doc in spans for s in doc if len(s) > 2})
+        X = F.sentences[F.sentence_rows(docs)]
+        rows, intercepts = [], []
+        for label in labels:
+            only = [[(s[0], s[1]) for s in doc if len(s) > 2 and s[2] == label] for doc in spans]
+            y = np.concatenate(
+                [sentence_targets(F.sentence_spans[d], s) for d, s in zip(docs, only, strict=True)]
+                or [[]]
+            )
+            clf = _fit_or_constant(
+                LogisticRegression(C=self.technique_sentence_C, solver="liblinear", dual=True),
+                X,
+                y,
+            )
+            if isinstance(clf, float):  # one class only: a constant score
+                rows.append(sp.csr_matrix((1, X.shape[1]), dtype=np.float32))
+                intercepts.append(10.0 if clf else -10.0)
+            else:
+                rows.append(sp.csr_matrix(clf.coef_.astype(np.float32)))
+                intercepts.append(float(clf.intercept_[0]))
+        self.sentence_techniques_ = labels
+        if labels:
+            W = sp.vstack(rows).tocsr()
+            W.eliminate_zeros()
+            self.technique_sentence_weights_ = W
+            self.technique_sentence_intercepts_ = np.array(intercepts)
 
     def _fit_pair(self, F: Featurized, X, docs: list[int], spans: Sequence[Spans], bags: int):
         """A token classifier (averaged SGD runs) and a sentence classifier for these spans."""
@@ -319,6 +364,25 @@ class SpanTagger(BaseEstimator):
             self.groups or (), getattr(self, "group_classifiers_", ()), strict=False
         ):
             out[group_name(group)] = self._pair_scores(F, docs, tok, sent)
+        W = getattr(self, "technique_sentence_weights_", None)
+        if W is not None and self.sentence_techniques_:
+            blind_tok = out[BLIND][0]
+            rows = F.token_rows(docs)
+            sent_rows = F.sentence_rows(docs)
+            z = F.sentences[sent_rows] @ W.T
+            z = (
+                np.asarray(z.todense() if sp.issparse(z) else z)
+                + self.technique_sentence_intercepts_
+            )
+            p_all = np.zeros((F.sentences.shape[0], W.shape[0]))
+            p_all[sent_rows] = expit(z)
+            per_token = p_all[F.token_sentence[rows]] if rows.size else np.zeros((0, W.shape[0]))
+            bounds = np.cumsum([0] + [F.token_bounds[d + 1] - F.token_bounds[d] for d in docs])
+            for j, label in enumerate(self.sentence_techniques_):
+                out[sentence_source(label)] = (
+                    blind_tok,
+                    [per_token[bounds[i] : bounds[i + 1], j] for i in range(len(docs))],
+                )
         return out
 
     def _pair_scores(self, F: Featurized, docs: Sequence[int], token_clf, sentence_clf):

@@ -28,7 +28,7 @@ from annotate.errors import BadInput
 from annotate.learn.features import load_lexicons
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
 from annotate.learn.model import Model, versions
-from annotate.learn.rules import labelled_spans, tune_rules
+from annotate.learn.rules import FILL, labelled_spans, tune_rules
 from annotate.learn.tagger import BLIND, SpanTagger, average_linear, decode, mix
 from annotate.learn.technique import TechniqueClassifier
 from annotate.resources import default_model_config
@@ -131,7 +131,7 @@ def fit_tagger(
     tagger = SpanTagger(**tagger_params(cfg, lexicons))
     labelled = technique is not None and bool(cfg.get("labelled", True))
     if not labelled:
-        tagger.set_params(groups=())
+        tagger.set_params(groups=(), technique_sentences=False)
     if tagger.word_vectors:
         say("span tagger: word vectors and clusters")
         tagger.vectors()
@@ -212,9 +212,17 @@ def fit_tagger(
         cv["sentences"] = metrics.sentence_prf(texts, pred, blind_gold)
         if labelled and all(m is not None for m in fold_techniques):
             say("span tagger: a decoding rule per technique (FLC F1)")
+            blind_rule = {
+                "source": BLIND,
+                "sentence_weight": w_best,
+                "document_weight": v_best,
+                "threshold": t_best,
+                "max_gap": g_best,
+            }
             rules, flc, labelled_pred = tune_technique_rules(
-                F, oof_sources, within, gold, technique[1], fold_techniques, fold_of, texts, cfg
-            )
+                F, oof_sources, within, gold, technique[1], fold_techniques, fold_of, texts, cfg,
+                blind_rule, cv["si"]["f1"] - float(cfg.get("si_tolerance", 0.01)),
+            )  # fmt: skip
             tagger.set_params(rules=rules)
             cv["flc"] = flc
             cv["si_labelled"] = metrics.si_prf(labelled_pred, blind_gold)
@@ -249,43 +257,65 @@ def tune_technique_rules(
     fold_of: np.ndarray,
     texts: list[str],
     cfg: dict[str, Any],
+    blind_rule: dict[str, Any],
+    si_floor: float,
 ) -> tuple[dict[str, dict], dict[str, float], list[list[tuple[int, int]]]]:
     """Per-technique decoding rules on out-of-fold token scores and technique probabilities.
 
-    A technique reads the blind token scores or, when a technique group holds it, that
-    group's; its rule's threshold, gap, mix and classifier confidence are chosen for the
-    pooled FLC F1. Returns the rules, their CV FLC figures and the spans they decode."""
+    A technique reads the blind token scores, its technique group's, or the blind token
+    scores beside its own sentence classifier's; its rule's source, mix, threshold, gap and
+    classifier confidence are chosen for the pooled FLC F1. Then the fill-in rule (the
+    SI-tuned blind runs no technique touched, under their most probable technique) takes
+    the confidence floor with the best FLC among those whose SI reaches `si_floor` (the
+    blind rule's SI less a tolerance), or the best SI when none does. Returns the rules,
+    their CV FLC figures and the spans they decode."""
     column = {t: j for j, t in enumerate(techniques)}
+    cache: dict[tuple[int, int, int], np.ndarray] = {}
 
     def technique_proba(items: list[tuple[int, int, int]]) -> np.ndarray:
-        out = np.zeros((len(items), len(techniques)))
-        by_fold: dict[int, list[int]] = {}
-        for i, (d, _, _) in enumerate(items):
-            by_fold.setdefault(int(fold_of[d]), []).append(i)
-        for f, rows in by_fold.items():
+        todo = [it for it in dict.fromkeys(items) if it not in cache]
+        by_fold: dict[int, list[tuple[int, int, int]]] = {}
+        for it in todo:
+            by_fold.setdefault(int(fold_of[it[0]]), []).append(it)
+        for f, its in by_fold.items():
             clf = fold_techniques[f]
-            proba = clf.predict_proba(
-                [(texts[items[i][0]], items[i][1], items[i][2]) for i in rows]
-            )
+            proba = clf.predict_proba([(texts[d], a, b) for d, a, b in its])
+            full = np.zeros((len(its), len(techniques)))
             for k, label in enumerate(clf.classes_):
-                out[rows, column[label]] = proba[:, k]
-        return out
+                full[:, column[label]] = proba[:, k]
+            cache.update(zip(its, full, strict=True))
+        return np.array([cache[it] for it in items]).reshape(len(items), len(techniques))
 
     allowed = {t: [BLIND] for t in techniques}
-    for group in [g for g in sources if g != BLIND]:
-        for t in group.split("|"):
-            allowed.setdefault(t, [BLIND]).append(group)
+    for name in sources:
+        if name.startswith("sentence:"):
+            allowed.setdefault(name.removeprefix("sentence:"), [BLIND]).append(name)
+        elif name != BLIND:
+            for t in name.split("|"):
+                allowed.setdefault(t, [BLIND]).append(name)
     grid = {
-        "sentence_weights": [float(w) for w in cfg.get("rule_sentence_weights", [0.0, 0.3, 0.5])],
-        "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.2, 0.3, 0.4, 0.5])],
-        "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 2, 8, 64])],
-        "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.2, 0.3, 0.4, 0.5])],
+        "sentence_weights": [float(w) for w in cfg.get("rule_sentence_weights", [0.0, 0.3, 1.0])],
+        "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.2, 0.3, 0.4])],
+        "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 1, 4, 16])],
+        "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.0, 0.1, 0.2, 0.3, 0.4])],
+        "argmax": [bool(a) for a in cfg.get("rule_argmax", [True, False])],
     }
     rules, flc = tune_rules(
         F.offsets, sources, within, gold, techniques, technique_proba, grid, allowed
     )
-    found = labelled_spans(F.offsets, sources, within, rules, techniques, technique_proba)
-    return rules, flc, [[(a, b) for a, b, _, _ in doc] for doc in found]
+    blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in gold]
+    tried = []
+    for floor in [None] + [float(p) for p in cfg.get("fill_min_probas", [0.6, 0.4, 0.2, 0.0])]:
+        trial = (
+            dict(rules) if floor is None else {**rules, FILL: {**blind_rule, "min_proba": floor}}
+        )
+        found = labelled_spans(F.offsets, sources, within, trial, techniques, technique_proba)
+        unlabelled = [[(a, b) for a, b, _, _ in doc] for doc in found]
+        si = metrics.si_prf(unlabelled, blind_gold)["f1"]
+        fl = metrics.flc_prf([[(a, b, lab) for a, b, lab, _ in doc] for doc in found], gold)
+        tried.append((si >= si_floor, fl["f1"] if si >= si_floor else si, trial, fl, unlabelled))
+    _, _, rules, flc, spans = max(tried, key=lambda t: (t[0], t[1]))
+    return rules, flc, spans
 
 
 def technique_params(cfg: dict[str, Any], lexicons: dict[str, list[str]]) -> dict[str, Any]:
