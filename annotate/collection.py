@@ -60,6 +60,7 @@ SHOWN_GROUPS = 50
 SHOWN_MEMBERS = 30
 SHOWN_OUTLETS = 100
 SPANS_PER_DOCUMENT = 60
+SHOWN_SPANS = 30  # per document on the page without its text
 PASSAGE_CHARS = 600
 SPAN_CHARS = 400
 CONTEXT_CHARS = 6000
@@ -633,7 +634,7 @@ def _collection_section(s: dict[str, Any], colours: dict[str, str]) -> str:
     rows.append(["with meta (outlet, date, ...)", f"{s['documents_with_meta']:,}"])
     sources = ", ".join(f"{k} {v:,}" for k, v in s["span_sources"].items()) or "none"
     rows.append(["spans by source", sources])
-    parts = ['<h2 id="collection">The collection</h2>', html.table(["", ""], rows)]
+    parts = ['<h2 id="collection">The collection</h2>', html.table(["", "count"], rows)]
     if s["techniques"]:
         parts.append("<h3>Techniques</h3>")
         parts.append('<div class="figures">')
@@ -690,7 +691,7 @@ def _chip(label: str, colours: dict[str, str]) -> str:
 def _bars(labels: list[str], values: list[float], xlabel: str, colours=None) -> str:
     plt = html.pyplot()
     labels, values = labels[:20], values[:20]
-    fig, ax = plt.subplots(figsize=(6, 0.32 * len(labels) + 0.9))
+    fig, ax = plt.subplots(figsize=(4.4, 0.27 * len(labels) + 0.9))
     ax.barh(range(len(labels)), values, color=colours[:20] if colours else "#4363d8")
     ax.set_yticks(range(len(labels)), [lab[:34] for lab in labels], fontsize=8)
     ax.invert_yaxis()
@@ -822,7 +823,8 @@ def _time_section(t: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _members(group: dict[str, Any]) -> str:
+def _members(group: dict[str, Any], visible: int = 4) -> str:
+    """The group's documents: the first few, the rest behind a <details> toggle."""
     items = []
     for m in group["members"]:
         bits = [f"<code>{escape(m['id'])}</code>"]
@@ -834,9 +836,17 @@ def _members(group: dict[str, Any]) -> str:
             bits.append("(no record read)")
         items.append(" · ".join(bits))
     more = group["documents"] - len(group["members"])
-    if more > 0:
-        items.append(f"and {more:,} more")
-    return "<br>".join(items)
+    tail = f"<br>and {more:,} more" if more > 0 else ""
+    if len(items) <= visible + 1:
+        return "<br>".join(items) + tail
+    hidden = len(items) - visible + max(more, 0)
+    return (
+        "<br>".join(items[:visible])
+        + f"<details><summary>{hidden:,} more</summary>"
+        + "<br>".join(items[visible:])
+        + tail
+        + "</details>"
+    )
 
 
 def _group_table(groups: list[dict[str, Any]], table_id: str) -> str:
@@ -844,9 +854,9 @@ def _group_table(groups: list[dict[str, Any]], table_id: str) -> str:
     for k, g in enumerate(groups, 1):
         passage = g["passage"] or "(text not in these records)"
         clipped = passage if len(passage) < 300 else passage[:299] + "…"
-        outlets = ", ".join(g["outlet_names"][:8])
-        if len(g["outlet_names"]) > 8:
-            outlets += f", +{len(g['outlet_names']) - 8}"
+        outlets = ", ".join(g["outlet_names"][:6])
+        if len(g["outlet_names"]) > 6:
+            outlets += f", +{len(g['outlet_names']) - 6}"
         if g["unknown_outlet_documents"]:
             outlets += f" ({g['unknown_outlet_documents']:,} documents of unknown outlet)"
         rows.append(
@@ -855,8 +865,9 @@ def _group_table(groups: list[dict[str, Any]], table_id: str) -> str:
             f'<td class="text passage">{escape(clipped)}</td>'
             f"<td>{g['documents']:,}</td>"
             f'<td class="text">{g["outlets"]:,}<br><span class="note">{escape(outlets)}</span></td>'
-            f"<td>{html.fmt(g['first_date'])}</td><td>{html.fmt(g['last_date'])}</td>"
-            f'<td class="text note">{_members(g)}</td>'
+            f'<td class="date">{html.fmt(g["first_date"])}</td>'
+            f'<td class="date">{html.fmt(g["last_date"])}</td>'
+            f'<td class="text note members">{_members(g)}</td>'
             "</tr>"
         )
     head = "".join(
@@ -928,7 +939,7 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
             if with_text
             else ". A score record does not carry the article's text, so each span is shown "
             "on its own; <code>annotate report ... --text INPUT...</code> shows them in the "
-            "article."
+            "article. The small figure after a span is its score."
         )
         + "</p>",
         html.legend([t["label"] for t in s["techniques"]], colours),
@@ -961,17 +972,15 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
                 note = f'<p class="note">Characters {a:,}–{a + len(text):,} of {d["length"]:,}.</p>'
             parts.append(note + f'<div class="doc">{html.highlight(text, spans, colours)}</div>')
         elif d["spans"]:
-            rows = [
-                [
-                    Raw(_chip(x["label"], colours)),
-                    x["score"] if isinstance(x["score"], float) else None,
-                    f"{x['start']}–{x['end']}",
-                    Raw(html.highlight(x["text"], [(0, len(x["text"]), x["label"])], colours)),
-                ]
-                for x in d["spans"]
+            marks = [
+                html.highlight(x["text"], [(0, len(x["text"]), x["label"])], colours)
+                + (f"<sub>{x['score']:.2f}</sub>" if isinstance(x["score"], float) else "")
+                for x in d["spans"][:SHOWN_SPANS]
             ]
-            parts.append(html.table(["technique", "score", "offsets", "span"], rows,
-                                    text_columns=(3,)))  # fmt: skip
+            rest = len(d["spans"]) - SHOWN_SPANS
+            if rest > 0:
+                marks.append(f"and {rest} more (in --json)")
+            parts.append('<p class="spans">' + " &hellip; ".join(marks) + "</p>")
     return "".join(parts)
 
 

@@ -86,7 +86,11 @@ def collection_docs() -> list[Document]:
             text += "\n" + FOOTER + "\n"
         if i == 3:
             text = HOSTILE + " " + text
-        meta = {"outlet": outlet, "date": f"2024-{1 + 2 * (i % 5):02d}-{10 + i:02d}", "title": f"T{i}"}
+        meta = {
+            "outlet": outlet,
+            "date": f"2024-{1 + 2 * (i % 5):02d}-{10 + i:02d}",
+            "title": f"T{i}",
+        }
         if i == 3:
             meta["title"] = "<script>alert('title')</script>"
         docs.append(Document(f"doc{i}", text, meta))
@@ -304,3 +308,40 @@ def test_bad_input_exits_2_naming_file_and_line(records, tmp_path):
     assert proc.returncode == 2 and f"{csv}, line 2: span 1 needs" in proc.stderr
     proc = run("report", str(tmp_path / "missing.jsonl"), "--out", str(out))
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+@pytest.mark.browser
+def test_browser_shows_the_plots_and_the_group_table(summary, docs, tmp_path):
+    import browser_helpers as bh
+
+    missing = bh.chromium_missing_reason()
+    if missing:
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs))
+    s = json.loads(json.dumps(summary))
+    attach_texts(s, [src])  # doc3's text, <script> and onerror included, is on the page
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_html(s), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = bh.launch(p)
+        page = browser.new_page(viewport=bh.VIEWPORT)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: errors.append(r.url) if not r.url.startswith(("file:", "data:")) else None)  # fmt: skip
+        page.goto(page_file.as_uri())
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        assert len(widths) >= 7 and all(w > 100 for w in widths)  # every plot decoded
+        rows = page.locator("#groups tbody tr")
+        assert rows.count() == 1
+        first = rows.first.inner_text()
+        assert "shameless traitors" in first and "herald.example" in first
+        assert page.locator("#boilerplate tbody tr").count() == 1
+        assert "All rights reserved" in page.locator("#boilerplate").inner_text()
+        assert page.evaluate("window.pwned") is None  # the document's script never ran
+        assert "<script>window.pwned = 1</script>" in page.inner_text("body")  # shown as text
+        assert errors == []
+        browser.close()
