@@ -113,14 +113,21 @@ def _parse_date(value: Any) -> _dt.date | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    try:
-        return _dt.datetime.fromisoformat(value).date()
-    except ValueError:
-        pass
-    try:
-        return _dt.date.fromisoformat(value[:10])
-    except ValueError:
+    # the date as written (an ISO datetime's first ten characters; no time-zone shift)
+    day = _DAYS.get(value[:10])
+    if day is None:
+        try:
+            day = _dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+        if len(_DAYS) < 100_000:
+            _DAYS[value[:10]] = day
+    if len(value) > 10 and value[10] not in "T ":
         return None
+    return day
+
+
+_DAYS: dict[str, _dt.date] = {}  # parsed days, for speed (a few thousand in practice)
 
 
 # ---- the streaming pieces -----------------------------------------------------------------
@@ -129,33 +136,35 @@ def _parse_date(value: Any) -> _dt.date | None:
 class _Tally:
     """Documents, propaganda and technique/frame presence for one outlet or one day."""
 
-    __slots__ = ("docs", "scored", "positive", "techniques", "spans", "framed", "frames")
+    __slots__ = ("docs", "scored", "positive", "techniques", "framed", "frames")
 
     def __init__(self) -> None:
         self.docs = self.scored = self.positive = self.framed = 0
-        self.techniques: Counter[str] = Counter()  # documents with the technique
-        self.spans: Counter[str] = Counter()
-        self.frames: Counter[str] = Counter()
+        self.techniques: dict[str, int] = {}  # documents with the technique
+        self.frames: dict[str, int] = {}
 
-    def add(self, propaganda, positive, labels, span_counts, frame_labels) -> None:
+    def add(self, propaganda, positive, labels, frame_labels) -> None:
         self.docs += 1
         if propaganda is not None:
             self.scored += 1
             self.positive += positive
-        self.techniques.update(labels)
-        self.spans.update(span_counts)
+        counts = self.techniques
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
         if frame_labels is not None:
             self.framed += 1
-            self.frames.update(frame_labels)
+            counts = self.frames
+            for label in frame_labels:
+                counts[label] = counts.get(label, 0) + 1
 
     def merge(self, other: _Tally) -> None:
         self.docs += other.docs
         self.scored += other.scored
         self.positive += other.positive
         self.framed += other.framed
-        self.techniques.update(other.techniques)
-        self.spans.update(other.spans)
-        self.frames.update(other.frames)
+        for mine, theirs in ((self.techniques, other.techniques), (self.frames, other.frames)):
+            for label, c in theirs.items():
+                mine[label] = mine.get(label, 0) + c
 
 
 class PassageGroups:
@@ -370,7 +379,8 @@ class Summarizer:
         self.date_fields: Counter[str] = Counter()
         self.unreadable_dates = 0
         self.unreadable_example: str | None = None
-        self.sources: Counter[str] = Counter()
+        self.sources: dict[str, int] = {}
+        self.spans: dict[str, int] = {}  # spans per label
         self.outlets: dict[str, _Tally] = {}
         self.days: dict[int, _Tally] = {}
         self.heap: list[tuple] = []
@@ -393,17 +403,22 @@ class Summarizer:
             if self.unreadable_example is None:
                 self.unreadable_example = f"{doc_id}: {date_field}={meta[date_field]!r}"
         spans = record.get("spans") or []
-        span_counts: Counter[str] = Counter()
-        model_spans = 0
+        span_counts = self.spans
+        labels = set()
+        sources: dict[str, int] = {}
         for s in spans:
-            span_counts[s["label"]] += 1
-            source = str(s.get("source") or "model")
-            self.sources[source] += 1
-            model_spans += source != REPEATS_SOURCE
+            label = s["label"]
+            labels.add(label)
+            span_counts[label] = span_counts.get(label, 0) + 1
+            source = s.get("source") or "model"
+            sources[source] = sources.get(source, 0) + 1
+        for source, c in sources.items():
+            self.sources[source] = self.sources.get(source, 0) + c
+        model_spans = len(spans) - sources.get(REPEATS_SOURCE, 0)
         propaganda = record.get("propaganda")
         positive = propaganda is not None and propaganda >= self.threshold
         frame_labels = record.get("frame_labels")
-        args = (propaganda, positive, span_counts.keys(), span_counts, frame_labels)
+        args = (propaganda, positive, labels, frame_labels)
         self.all.add(*args)
         if outlet is not None:
             self.outlets.setdefault(outlet, _Tally()).add(*args)
@@ -422,7 +437,8 @@ class Summarizer:
         a = self.all
         n = a.docs
         scored = a.scored
-        techniques = sorted(a.spans, key=lambda t: (-a.techniques[t], -a.spans[t], t))
+        spans = self.spans
+        techniques = sorted(spans, key=lambda t: (-a.techniques[t], -spans[t], t))
         frames = sorted(a.frames, key=lambda f: (-a.frames[f], f))
         summary: dict[str, Any] = {
             "documents": n,
@@ -431,11 +447,11 @@ class Summarizer:
             "propaganda_documents": a.positive if scored else None,
             "propaganda_share": _share(a.positive, scored),
             "documents_with_meta": self.with_meta,
-            "span_sources": dict(self.sources.most_common()),
+            "span_sources": dict(sorted(self.sources.items(), key=lambda kv: -kv[1])),
             "techniques": [
                 {
                     "label": t,
-                    "spans": a.spans[t],
+                    "spans": spans[t],
                     "documents": a.techniques[t],
                     "share": _share(a.techniques[t], n),
                 }
@@ -477,7 +493,6 @@ class Summarizer:
                         lab: _share(c, t.docs)
                         for lab, c in sorted(t.techniques.items(), key=lambda kv: (-kv[1], kv[0]))
                     },
-                    "spans": sum(t.spans.values()),
                 }
                 for name, t in ranked[:SHOWN_OUTLETS]
             ],

@@ -124,10 +124,10 @@ def check_record(obj: Any, path: str | Path, where: str | int) -> dict[str, Any]
     if not isinstance(spans, list):
         raise BadInput("'spans' must be a list", path, where)
     for i, s in enumerate(spans, 1):
-        if not isinstance(s, dict) or not all(k in s for k in ("start", "end", "label")):
+        if type(s) is not dict or "start" not in s or "end" not in s or "label" not in s:
             raise BadInput(f"span {i} needs 'start', 'end' and 'label'", path, where)
         of = s.get("of")
-        if of is not None and (not isinstance(of, dict) or "id" not in of):
+        if of is not None and (type(of) is not dict or "id" not in of):
             raise BadInput(f"span {i}: 'of' must be an object with an 'id'", path, where)
     if "meta" in rec and not isinstance(rec["meta"], dict):
         raise BadInput("'meta' must be an object", path, where)
