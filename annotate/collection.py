@@ -620,6 +620,7 @@ def render_html(summary: dict[str, Any], *, title: str = "Collection report") ->
     """The summary as one self-contained HTML page (plots inline, every text escaped)."""
     colours = html.label_colours()
     parts = [
+        _at_a_glance(summary),
         _collection_section(summary, colours),
         _outlet_section(summary["outlets"], summary),
         _time_section(summary["time"]),
@@ -627,6 +628,49 @@ def render_html(summary: dict[str, Any], *, title: str = "Collection report") ->
         _documents_section(summary, colours),
     ]
     return html.page(title, "".join(parts))
+
+
+SECTIONS = (
+    ("collection", "The collection"),
+    ("outlets", "By outlet"),
+    ("time", "Over time"),
+    ("passages", "Coordinated passages"),
+    ("documents", "Most propagandistic documents"),
+)
+
+
+def _at_a_glance(s: dict[str, Any]) -> str:
+    """A few sentences with the headline figures, and links to the sections."""
+    o, t, p = s["outlets"], s["time"], s["passages"]
+    first = f"<b>{s['documents']:,}</b> documents"
+    if o["available"]:
+        first += f" from {o['count']:,} outlets"
+    if t["available"]:
+        first += f", {t['first_date']} to {t['last_date']}"
+    lines = [first + "."]
+    if s["scored"]:
+        lines.append(
+            f"<b>{_pct(s['propaganda_share'])}</b> are propaganda by the model "
+            f"(document score ≥ {s['threshold']:g})."
+        )
+    model = [t for t in s["techniques"] if t["label"] != "Repetition"] or s["techniques"]
+    if model:
+        lines.append(
+            f"Most common technique: {escape(model[0]['label'])} "
+            f"({_pct(model[0]['share'])} of documents)."
+        )
+    if p["groups"]:
+        top = p["crossing"][0]
+        biggest = (
+            f"the widest: {top['outlets']:,} outlets, {top['documents']:,} documents"
+            if top["outlets"]
+            else f"the largest: {top['documents']:,} documents"
+        )
+        lines.append(f"<b>{p['groups']:,}</b> passages printed by several documents ({biggest}).")
+    if p["single_outlet_groups"]:
+        lines.append(f"{p['single_outlet_groups']:,} more repeated inside one outlet.")
+    links = " · ".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in SECTIONS)
+    return f'<p>{" ".join(lines)}</p><p class="note">{links}</p>'
 
 
 def _pct(x: float | None) -> str:
@@ -655,7 +699,7 @@ def _collection_section(s: dict[str, Any], colours: dict[str, str]) -> str:
         parts.append('<div class="figures">')
         parts.append(
             html.table(
-                ["technique", "spans", "documents", "share of documents"],
+                ["technique", "spans", "documents", "share"],
                 [
                     [
                         Raw(_chip(t["label"], colours)),
@@ -849,7 +893,7 @@ def _members(group: dict[str, Any], visible: int = 4) -> str:
             bits.append(escape(m["date"]))
         if not m["read"]:
             bits.append("(no record read)")
-        items.append(" · ".join(bits))
+        items.append('<span class="nowrap">' + " · ".join(bits) + "</span>")
     more = group["documents"] - len(group["members"])
     tail = f"<br>and {more:,} more" if more > 0 else ""
     if len(items) <= visible + 1:

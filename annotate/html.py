@@ -39,7 +39,7 @@ mark.multi { outline: 2px dotted #000; }
 .legend span { display: inline-block; margin: 2px 8px 2px 0; padding: 1px 6px; font-size: 12px; }
 .note { color: #555; font-size: 13px; }
 .passage { font-size: 13px; max-width: 38em; }
-td.date { white-space: nowrap; }
+td.date, .nowrap { white-space: nowrap; }
 td.members { min-width: 18em; }
 .spans { font-size: 13px; line-height: 1.9; }
 details summary { cursor: pointer; color: #335; }

@@ -257,17 +257,19 @@ def run_report(records: Path, out_dir: Path) -> dict:
     }
 
 
-def screenshot(html: Path, png: Path) -> None:
-    """The top of the report in Debian's chromium (as tests/browser_helpers.py launches it)."""
+def screenshot(html: Path, png: Path, section: str = "time") -> None:
+    """The report in Debian's chromium (as tests/browser_helpers.py launches it), scrolled to
+    `section`: the plots over time and the first coordinated passages."""
     sys.path.insert(0, str(ROOT / "tests"))
     import browser_helpers as bh
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = bh.launch(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1800})
+        page = browser.new_page(viewport={"width": 1280, "height": 1500})
         page.goto(html.resolve().as_uri())
         page.wait_for_load_state("load")
+        page.evaluate("id => document.getElementById(id).scrollIntoView()", section)
         png.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(png), full_page=False)
         browser.close()
