@@ -345,3 +345,40 @@ def test_browser_shows_the_plots_and_the_group_table(summary, docs, tmp_path):
         assert "<script>window.pwned = 1</script>" in page.inner_text("body")  # shown as text
         assert errors == []
         browser.close()
+
+
+def rep(start: int, end: int, of_id: str, of_start: int, of_end: int, text: str = "p") -> dict:
+    return {"start": start, "end": end, "text": text, "label": "Repetition", "score": 1.0,
+            "source": "repeats", "of": {"id": of_id, "start": of_start, "end": of_end}}  # fmt: skip
+
+
+def test_links_join_overlapping_occurrences_and_documents_never_read():
+    # near-copies: the offsets an `of` names overlap the other document's span without
+    # matching it; "gone" was scored in another run (no record here)
+    records = [
+        {"id": "a", "spans": [rep(10, 50, "b", 5, 45, "the passage as a printed it")]},
+        {"id": "b", "spans": [rep(0, 40, "a", 12, 48), rep(100, 130, "gone", 0, 30)]},
+        {"id": "c", "spans": [rep(7, 30, "gone", 2, 20), rep(200, 240, "c", 0, 40)]},
+    ]
+    p = summarize(records)["passages"]
+    assert p["groups"] == 2 and p["within_document_spans"] == 1
+    larger, pair = p["crossing"]  # no outlets known: ranked by documents
+    assert {m["id"]: m["read"] for m in larger["members"]} == {"b": True, "c": True, "gone": False}
+    assert {m["id"] for m in pair["members"]} == {"a", "b"}
+    assert pair["passage"] == "the passage as a printed it"
+
+
+def test_stdin_and_folders(records, tmp_path):
+    files = write_formats(records, tmp_path / "scores")
+    (tmp_path / "scores" / "s.csv").unlink()
+    (tmp_path / "scores" / "s.parquet").rename(tmp_path / "scores" / "other.parquet")
+    ids = {r["id"] for r in records}
+    renamed = [{**r, "id": "x" + r["id"]} for r in records]
+    (tmp_path / "scores" / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in renamed))
+    back = list(iter_score_records([tmp_path / "scores"]))
+    assert {r["id"] for r in back} == ids | {"x" + i for i in ids}
+    out = tmp_path / "r.html"
+    proc = subprocess.run([*ANNOTATE, "report", "-", "--out", str(out)], cwd=ROOT, text=True,
+                          input=files["jsonl"].read_text(), capture_output=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "shameless traitors" in out.read_text(encoding="utf-8")
