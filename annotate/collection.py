@@ -537,9 +537,14 @@ class Summarizer:
         out = []
         for (_, model_spans), _, record, outlet, day in sorted(self.heap, reverse=True):
             meta = record.get("meta") or {}
-            spans = [s for s in record.get("spans") or [] if s.get("source") != REPEATS_SOURCE]
+            every = record.get("spans") or []
+            spans = [s for s in every if s.get("source") != REPEATS_SOURCE]
             spans.sort(key=lambda s: -float(s.get("score") or 0.0))
-            shown = sorted(spans[:SPANS_PER_DOCUMENT], key=lambda s: int(s["start"]))
+            repeated = [s for s in every if s.get("source") == REPEATS_SOURCE]
+            shown = sorted(
+                spans[:SPANS_PER_DOCUMENT] + repeated[:SPANS_PER_DOCUMENT],
+                key=lambda s: (int(s["start"]), int(s["end"])),
+            )
             out.append(
                 {
                     "id": record["id"],
@@ -557,6 +562,7 @@ class Summarizer:
                             "end": int(s["end"]),
                             "label": s["label"],
                             "score": s.get("score"),
+                            "source": s.get("source") or "model",
                             "text": str(s.get("text") or "")[:SPAN_CHARS],
                         }
                         for s in shown
@@ -671,6 +677,10 @@ def _at_a_glance(s: dict[str, Any]) -> str:
         lines.append(f"{p['single_outlet_groups']:,} more repeated inside one outlet.")
     links = " · ".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in SECTIONS)
     return f'<p>{" ".join(lines)}</p><p class="note">{links}</p>'
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _pct(x: float | None) -> str:
@@ -994,7 +1004,7 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
         head,
         f"<p>The {len(docs)} with the highest {ranked_by}, with their model spans"
         + (
-            " in the article's text."
+            " and repeated passages (Repetition) in the article's text."
             if with_text
             else ". A score record does not carry the article's text, so each span is shown "
             "on its own; <code>annotate report ... --text INPUT...</code> shows them in the "
@@ -1014,9 +1024,9 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
         parts.append(f"<h3>{k}. " + " · ".join(bits) + "</h3>")
         if d["title"]:
             parts.append(f"<p><b>{escape(d['title'])}</b></p>")
-        facts = [f"{d['model_spans']} model spans"]
+        facts = [_plural(d["model_spans"], "model span")]
         if d["repeat_spans"]:
-            facts.append(f"{d['repeat_spans']} repeated passages")
+            facts.append(_plural(d["repeat_spans"], "repeated passage"))
         if d["frame_labels"]:
             facts.append("frames: " + ", ".join(map(str, d["frame_labels"])))
         if d["url"]:
@@ -1031,12 +1041,13 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
                 note = f'<p class="note">Characters {a:,}–{a + len(text):,} of {d["length"]:,}.</p>'
             parts.append(note + f'<div class="doc">{html.highlight(text, spans, colours)}</div>')
         elif d["spans"]:
+            model = [x for x in d["spans"] if x.get("source") != REPEATS_SOURCE]
             marks = [
                 html.highlight(x["text"], [(0, len(x["text"]), x["label"])], colours)
                 + (f"<sub>{x['score']:.2f}</sub>" if isinstance(x["score"], float) else "")
-                for x in d["spans"][:SHOWN_SPANS]
+                for x in model[:SHOWN_SPANS]
             ]
-            rest = len(d["spans"]) - SHOWN_SPANS
+            rest = len(model) - SHOWN_SPANS
             if rest > 0:
                 marks.append(f"and {rest} more (in --json)")
             parts.append('<p class="spans">' + " &hellip; ".join(marks) + "</p>")
