@@ -371,7 +371,7 @@ def report(
     top: Annotated[int, typer.Option(help="Most propagandistic documents to show.")] = 20,
 ) -> None:
     """One self-contained HTML page over score records: techniques, outlets, time, passages."""
-    from annotate import collection, html, scores
+    from annotate import collection, html, scores, ui
 
     records = collection.with_progress(scores.iter_score_records(paths))
     summary = collection.summarize(records, threshold=threshold, top=top)
@@ -379,7 +379,7 @@ def report(
         collection.attach_texts(summary, text)
     html.write_page(out_file, collection.render_html(summary))
     if json_out:
-        collection.write_summary(summary, json_out)
+        ui.write_json(json_out, summary, indent=1)
     err.print(f"{out_file}: {collection.describe(summary)}", highlight=False)
 
 

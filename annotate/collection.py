@@ -1057,38 +1057,19 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
 # ---- around the edges ---------------------------------------------------------------------
 
 
-def write_summary(summary: dict[str, Any], path: str | Path) -> None:
-    """The summary as JSON; the file appears only when complete."""
-    import json
-
-    from annotate.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def with_progress(records: Iterable[dict[str, Any]], label: str = "reading scores"):
-    """Yield `records`, with a rich progress line (count, rate) on a terminal; quiet otherwise."""
-    import sys
-    import time
+    """Yield `records` under `annotate.ui.progress` (a bar on a terminal, quiet otherwise)."""
+    from annotate import ui
 
-    if not sys.stderr.isatty():
-        yield from records
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    columns = (SpinnerColumn(), TextColumn(label), TextColumn("{task.completed:,} records"),
-               TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=None, rate="-")
-        started, n = time.perf_counter(), 0
+    with ui.progress(label, unit="records") as advance:
+        n = 0
         for record in records:
             yield record
             n += 1
-            if n % 2000 == 0:
-                rate = n / max(time.perf_counter() - started, 1e-9)
-                progress.update(task, completed=n, rate=f"{rate:,.0f}")
+            if n == 1000:
+                advance(n)
+                n = 0
+        advance(n)
 
 
 def describe(summary: dict[str, Any]) -> str:

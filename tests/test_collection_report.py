@@ -1,6 +1,6 @@
 """`annotate report`: the collection summary, coordinated passages, and a page that stays inert.
 
-Records come from the real scorer (`score_documents`: the real repeated-passage detector, a
+Records come from the real scorer (`score_records`: the real repeated-passage detector, a
 small word-list model for the propaganda fields) over real PTC articles with planted passages.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from annotate.collection import attach_texts, outlet_of, render_html, summarize
 from annotate.documents import Document, read_text_file
 from annotate.errors import BadInput
-from annotate.score import score_documents
 from annotate.scores import iter_score_records
+from annotate.scoring import score_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PTC = ROOT.parent / "shared" / "data" / "ptc" / "train-articles"
@@ -98,10 +98,9 @@ def collection_docs() -> list[Document]:
 
 
 def scored(docs: list[Document], model=None) -> list[dict]:
-    """Score records as `annotate score` writes them, with the documents' meta."""
-    records = list(score_documents(docs, model=model or WordListModel()))
-    for r, d in zip(records, docs, strict=True):
-        r["meta"] = d.meta
+    """Score records as `annotate score` writes them (the scorer carries each `meta`)."""
+    records = list(score_records(docs, model or WordListModel()))
+    assert [r["meta"] for r in records] == [d.meta for d in docs]
     return records
 
 
@@ -234,7 +233,9 @@ def test_texts_show_spans_in_context_and_script_stays_text(summary, docs, tmp_pa
 
 
 def test_records_without_meta_still_give_a_report(docs):
-    records = list(score_documents(docs))  # no model, no meta: repeats only
+    bare = [Document(d.id, d.text) for d in docs]
+    records = list(score_records(bare))  # no model, no meta: repeats only
+    assert not any("meta" in r for r in records)
     s = summarize(records)
     assert s["scored"] == 0 and s["propaganda_share"] is None
     assert not s["outlets"]["available"] and "outlet" in s["outlets"]["why"]
@@ -382,3 +383,30 @@ def test_stdin_and_folders(records, tmp_path):
                           input=files["jsonl"].read_text(), capture_output=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "shameless traitors" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_score_then_report_end_to_end(docs, tmp_path, suffix):
+    """`annotate score` on JSON Lines with outlet and date fields, then `annotate report`."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": d.id, "text": d.text, **d.meta}) + "\n" for d in docs))
+    scores = tmp_path / f"scores{suffix}"
+    proc = run("score", str(src), "--out", str(scores))
+    assert proc.returncode == 0, proc.stderr
+    back = list(iter_score_records([scores]))
+    assert [r["meta"] for r in back] == [d.meta for d in docs]  # meta round-trips through score
+    out, js = tmp_path / "r.html", tmp_path / "r.json"
+    proc = run("report", str(scores), "--out", str(out), "--json", str(js), "--text", str(src))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(js.read_text())
+    assert s["outlets"]["available"] and s["outlets"]["fields"] == {"outlet": 20}
+    assert s["time"]["available"] and s["time"]["fields"] == {"date": 20}
+    (group,) = [g for g in s["passages"]["crossing"] if "shameless traitors" in g["passage"]]
+    assert group["documents"] == 5
+    assert group["outlet_names"] == ["daily.example", "herald.example", "wire.example"]
+    (footer,) = s["passages"]["single_outlet"]
+    assert (
+        footer["outlet_names"] == ["daily.example"] and "All rights reserved" in footer["passage"]
+    )
+    html = out.read_text(encoding="utf-8")
+    assert "<script" not in html.lower() and 'id="groups"' in html
