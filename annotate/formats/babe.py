@@ -38,7 +38,9 @@ def _words(value: str, path: Path, record: str) -> list[str]:
     try:
         words = ast.literal_eval(value.strip() or "[]")
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise BadInput(f"biased_words is not a list literal: {value[:60]!r}", path, record) from None
+        raise BadInput(
+            f"biased_words is not a list literal: {value[:60]!r}", path, record
+        ) from None
     if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
         raise BadInput(f"biased_words is not a list of strings: {value[:60]!r}", path, record)
     return [w.strip().strip(_QUOTES).strip() for w in words if w.strip().strip(_QUOTES).strip()]
