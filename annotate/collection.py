@@ -426,7 +426,7 @@ class Summarizer:
             self.days.setdefault(day.toordinal(), _Tally()).add(*args)
         self.passages.add(doc_id, outlet, day, spans)
         rank = (propaganda if propaganda is not None else -1.0, model_spans)
-        if model_spans or propaganda is not None:
+        if self.top > 0 and (model_spans or propaganda is not None):
             item = (rank, -next(self.order), record, outlet, day)
             if len(self.heap) < self.top:
                 heapq.heappush(self.heap, item)
