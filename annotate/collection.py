@@ -1047,9 +1047,9 @@ def _documents_section(s: dict[str, Any], colours: dict[str, str]) -> str:
                 + (f"<sub>{x['score']:.2f}</sub>" if isinstance(x["score"], float) else "")
                 for x in model[:SHOWN_SPANS]
             ]
-            rest = len(model) - SHOWN_SPANS
+            rest = d["model_spans"] - min(len(model), SHOWN_SPANS)
             if rest > 0:
-                marks.append(f"and {rest} more (in --json)")
+                marks.append(f"and {rest:,} more (the highest-scored {len(model)} in --json)")
             parts.append('<p class="spans">' + " &hellip; ".join(marks) + "</p>")
     return "".join(parts)
 
