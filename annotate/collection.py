@@ -503,7 +503,8 @@ class Summarizer:
             why = "no record's meta holds a readable date (fields: " + ", ".join(DATE_FIELDS) + ")"
             if self.unreadable_dates:
                 why += (
-                    f"; {self.unreadable_dates} dates were not ISO, e.g. {self.unreadable_example}"
+                    f"; {_plural(self.unreadable_dates, 'date')} not ISO, "
+                    f"e.g. {self.unreadable_example}"
                 )
             return {"available": False, "why": why}
         first, last = min(self.days), max(self.days)
@@ -848,7 +849,7 @@ def _time_section(t: dict[str, Any]) -> str:
         f"date read from meta field {escape(fields)}."
     )
     if t["unreadable_dates"]:
-        note += f" {t['unreadable_dates']:,} dates were not ISO and are left out."
+        note += f" {_plural(t['unreadable_dates'], 'date')} not ISO, left out."
     parts = [head, note + "</p>"]
     plt = html.pyplot()
     labels = [p["period"] for p in periods]
@@ -1074,7 +1075,7 @@ def with_progress(records: Iterable[dict[str, Any]], label: str = "reading score
 
 def describe(summary: dict[str, Any]) -> str:
     """One line for the terminal: what the report covers."""
-    bits = [f"{summary['documents']:,} documents"]
+    bits = [_plural(summary["documents"], "document")]
     if summary["scored"]:
         bits.append(
             f"{100 * summary['propaganda_share']:.1f}% propaganda (score >= {summary['threshold']:g})"

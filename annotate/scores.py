@@ -89,7 +89,7 @@ def _read_file(path: Path | str) -> Iterator[tuple[dict[str, Any], str | int]]:
 
 
 def check_record(obj: Any, path: str | Path, where: str | int) -> dict[str, Any]:
-    """One record, checked: `id` (str), `spans` (list of objects with start, end, label),
+    """One record, checked: `id` (str), `spans` (a list of objects with start, end, label),
     optional `propaganda` (float), `frames`, `frame_labels`, `meta`. Extra fields are kept."""
     if not isinstance(obj, dict):
         raise BadInput("expected a score record (a JSON object)", path, where)
@@ -120,7 +120,10 @@ def check_record(obj: Any, path: str | Path, where: str | int) -> dict[str, Any]
             rec["propaganda"] = float(p)
         except (TypeError, ValueError):
             raise BadInput(f"'propaganda' must be a number, not {p!r}", path, where) from None
-    spans = rec.setdefault("spans", [])
+    if "spans" not in rec:
+        hint = " (documents to score, not scores?)" if "text" in rec else ""
+        raise BadInput(f"not a score record: no 'spans'{hint}", path, where)
+    spans = rec["spans"]
     if not isinstance(spans, list):
         raise BadInput("'spans' must be a list", path, where)
     for i, s in enumerate(spans, 1):

@@ -307,6 +307,10 @@ def test_bad_input_exits_2_naming_file_and_line(records, tmp_path):
     csv.write_text('id,spans\nd1,"[{""start"": 1}]"\n')
     proc = run("report", str(csv), "--out", str(out))
     assert proc.returncode == 2 and f"{csv}, line 2: span 1 needs" in proc.stderr
+    docs_file = tmp_path / "docs.jsonl"
+    docs_file.write_text(json.dumps({"id": "a", "text": "not scored"}) + "\n")
+    proc = run("report", str(docs_file), "--out", str(out))
+    assert proc.returncode == 2 and f"{docs_file}, line 1: not a score record" in proc.stderr
     proc = run("report", str(tmp_path / "missing.jsonl"), "--out", str(out))
     assert proc.returncode == 2 and "no such file" in proc.stderr
 
