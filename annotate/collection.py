@@ -236,7 +236,7 @@ class PassageGroups:
             return
         runs = self.intervals.setdefault(d, [])
         cross.sort(key=lambda s: (int(s["start"]), int(s["end"])))
-        current: list[Any] | None = None  # [start, end, longest text]
+        current: list[Any] | None = None  # [start, end, longest text, its spans]
         members: list[list[Any]] = []
         for s in cross:
             start, end = int(s["start"]), int(s["end"])
@@ -267,7 +267,10 @@ class PassageGroups:
         return node
 
     def groups(self, shown: int = SHOWN_GROUPS, members: int = SHOWN_MEMBERS) -> dict[str, Any]:
-        """Connected components, ranked; the first `shown` of each kind in full."""
+        """Connected components of two or more documents, ranked by distinct outlets, then
+        documents: `single_outlet` those whose documents all have the same (known) outlet,
+        `crossing` the others (several outlets, or outlets unknown); the first `shown` of each
+        described with up to `members` documents, earliest first."""
         links = self.links
         targets = array("i", (self._node_at(links[k + 1], links[k + 2], links[k + 3])
                               for k in range(0, len(links), 4)))  # fmt: skip
