@@ -243,26 +243,23 @@ def audit(
     if json_out:
         write_json(json_out, result, indent=1)
     if report:
-        from annotate import report as html_report
+        from annotate import html
 
-        html_report._write(
-            report, html_report._page("Suspicious labels", audit_section(result, top))
-        )
+        html.write_page(report, html.page("Suspicious labels", audit_section(result, top)))
     return result
 
 
 def audit_section(result: dict[str, Any], top: int = 50) -> str:
     """HTML: the `top` most suspicious spans (highlighted in context) and frames."""
-    from html import escape
+    from annotate import html
+    from annotate.html import escape
 
-    from annotate import report as html_report
-
-    colours = html_report.label_colours()
+    colours = html.label_colours()
     spans = result["spans"]
     parts = [
         "<h2>Span labels the cross-validated model contradicts</h2>",
         f'<p class="note">{spans["checked"]} spans checked, {spans["issues"]} issues '
-        f"(confident learning); out-of-fold accuracy {html_report._fmt(spans.get('oof_accuracy'))}. "
+        f"(confident learning); out-of-fold accuracy {html.fmt(spans.get('oof_accuracy'))}. "
         f"Policy {escape(result['policy'])}, {result['folds']} folds grouped by document.</p>",
         "<table><thead><tr><th>#</th><th>doc</th><th>span in context</th><th>label</th>"
         "<th>p</th><th>model says</th><th>p</th><th>suspicion</th></tr></thead><tbody>",
@@ -270,7 +267,7 @@ def audit_section(result: dict[str, Any], top: int = 50) -> str:
     for k, it in enumerate(spans["suspicious"][:top], 1):
         left, right = it.get("context") or ("", "")
         snippet = left + it["text"] + right
-        marked = html_report.highlight(
+        marked = html.highlight(
             snippet, [(len(left), len(left) + len(it["text"]), it["label"])], colours
         )
         cells = [
@@ -289,7 +286,7 @@ def audit_section(result: dict[str, Any], top: int = 50) -> str:
     if frames["suspicious"]:
         parts.append("<h2>Frames the cross-validated model contradicts</h2>")
         parts.append(
-            html_report._table(
+            html.table(
                 ["doc", "frame", "problem", "p", "suspicion"],
                 [
                     [it["doc_id"], it["frame"], it["problem"], it["p"], it["suspicion"]]

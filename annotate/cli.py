@@ -355,6 +355,35 @@ def run_score(
 
 
 @app.command()
+def report(
+    paths: Annotated[
+        list[str], typer.Argument(help="Score files or folders (.jsonl .parquet .csv; - = stdin)")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML page to write.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary as JSON.")
+    ] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option(help="The scored documents (as given to score): top documents in context."),
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="Document score counted as propaganda.")] = 0.5,
+    top: Annotated[int, typer.Option(help="Most propagandistic documents to show.")] = 20,
+) -> None:
+    """One self-contained HTML page over score records: techniques, outlets, time, passages."""
+    from annotate import collection, html, scores, ui
+
+    records = collection.with_progress(scores.iter_score_records(paths))
+    summary = collection.summarize(records, threshold=threshold, top=top)
+    if text:
+        collection.attach_texts(summary, text)
+    html.write_page(out_file, collection.render_html(summary))
+    if json_out:
+        ui.write_json(json_out, summary, indent=1)
+    err.print(f"{out_file}: {collection.describe(summary)}", highlight=False)
+
+
+@app.command()
 def agreement(
     corpus_dir: Annotated[Path, typer.Argument(help="Corpus directory")],
     json_out: Annotated[

@@ -1,23 +1,28 @@
 """Self-contained HTML reports: evaluation (`annotate evaluate --report`) and agreement.
 
-Plots are inline base64 PNGs (matplotlib, Agg backend); no external assets. Every piece of
-document text, label, id or annotator name is HTML-escaped before it reaches the page.
-Label colours come from the `background` attributes of `label_config.xml`.
+The page pieces (shell, escaping, tables, inline plots, span highlighting) are `annotate.html`;
+every piece of document text, label, id or annotator name is escaped before it reaches the
+page.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
-import io
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from annotate.atomic import atomic_path
-from annotate.schema import SPAN_CONTROL, Schema, load_schema
+from annotate.html import (
+    escape,
+    figure_img,
+    highlight,
+    label_colours,
+    legend,
+    page,
+    pyplot,
+    table,
+    write_page,
+)
+from annotate.schema import SPAN_CONTROL, Schema
 
 if TYPE_CHECKING:
     from annotate.evaluate import EvaluatedDocument, Evaluation
@@ -26,113 +31,11 @@ SHOWN_DOCUMENTS = 5
 SHOWN_CHARS = 4000
 PR_THRESHOLDS = 40
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1, h2, h3 { font-weight: 600; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.side { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
-.doc { white-space: pre-wrap; border: 1px solid #ccc; padding: 0.6em; font-size: 13px;
-       line-height: 1.6; max-height: 30em; overflow-y: auto; }
-mark { border-radius: 2px; padding: 0 1px; color: #000; }
-mark.multi { outline: 2px dotted #000; }
-.legend span { display: inline-block; margin: 2px 8px 2px 0; padding: 1px 6px; font-size: 12px; }
-.note { color: #555; font-size: 13px; }
-img { max-width: 100%; }
-"""
-
-
-# ---- shared pieces ----------------------------------------------------------------------
-
-
-def label_colours(schema: Schema | None = None) -> dict[str, str]:
-    """Span label -> CSS colour, from the label config's `background` attributes."""
-    schema = schema or load_schema()
-    colours: dict[str, str] = {}
-    root = ET.fromstring(schema.xml)
-    for labels in root.iter("Labels"):
-        if labels.get("name") != SPAN_CONTROL:
-            continue
-        for label in labels.iter("Label"):
-            name = label.get("alias") or label.get("value")
-            if name and label.get("background"):
-                colours[name] = label.get("background")
-    fallback = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
-    for i, name in enumerate(t for t in schema.techniques if t not in colours):
-        colours[name] = fallback[i % len(fallback)]
-    return colours
-
-
-def _ink(background: str) -> str:
-    """Black or white text, whichever reads better on `background` (#rgb or #rrggbb)."""
-    h = background.lstrip("#")
-    if len(h) == 3:
-        h = "".join(c * 2 for c in h)
-    try:
-        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    except ValueError:
-        return "#000"
-    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
-
-
-def _swatch(colour: str) -> str:
-    return f"background:{escape(colour)};color:{_ink(colour)}"
-
-
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "&ndash;"
-    if isinstance(x, float):
-        return f"{x:.3f}"
-    return escape(str(x))
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _page(title: str, body: str) -> str:
-    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f'<h1>{escape(title)}</h1><p class="note">Written {stamp} by annotate.</p>'
-        f"{body}</body></html>\n"
-    )
-
-
-def _write(path: str | Path, html: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-
-
 # ---- evaluation -------------------------------------------------------------------------
 
 
 def write_evaluation_report(result: Evaluation, path: str | Path) -> None:
-    _write(path, evaluation_html(result))
+    write_page(path, evaluation_html(result))
 
 
 def evaluation_html(result: Evaluation, schema: Schema | None = None) -> str:
@@ -150,7 +53,7 @@ def evaluation_html(result: Evaluation, schema: Schema | None = None) -> str:
             [label, b["precision"], b["recall"], b["f1"], b["support"]]
             for label, b in m["spans"]["per_label"].items()
         ]
-        parts.append(_table(["technique", "precision", "recall", "F1", "gold spans"], rows))
+        parts.append(table(["technique", "precision", "recall", "F1", "gold spans"], rows))
         parts.append("<h2>Span identification: precision and recall by score threshold</h2>")
         parts.append(_span_pr_curve(result))
         parts.append("<h2>Technique classification of gold spans: confusion matrix</h2>")
@@ -161,15 +64,15 @@ def evaluation_html(result: Evaluation, schema: Schema | None = None) -> str:
             [label, b["precision"], b["recall"], b["f1"], b["support"]]
             for label, b in m["frames"]["per_label"].items()
         ]
-        parts.append(_table(["frame", "precision", "recall", "F1", "documents"], rows))
+        parts.append(table(["frame", "precision", "recall", "F1", "documents"], rows))
         parts.append("<h2>Frames: precision-recall curves</h2>")
         parts.append(_frame_pr_curves(result))
     if m["spans"]:
         parts.append("<h2>Documents: gold and predicted spans</h2>")
-        parts.append(_legend(result.techniques, colours))
+        parts.append(legend(result.techniques, colours))
         for doc in _shown_documents(result.documents):
             parts.append(_document_pair(doc, colours))
-    return _page("Evaluation report", "".join(parts))
+    return page("Evaluation report", "".join(parts))
 
 
 def _summary_table(m: dict) -> str:
@@ -188,7 +91,7 @@ def _summary_table(m: dict) -> str:
         rows.append(["frames macro F1", None, None, m["frames"]["macro_f1"]])
     if not rows:
         return "<p>No annotated documents to measure.</p>"
-    return _table(["measure", "precision", "recall", "F1"], rows)
+    return table(["measure", "precision", "recall", "F1"], rows)
 
 
 def span_pr_points(docs: Sequence[EvaluatedDocument]) -> list[tuple[float, float, float]]:
@@ -218,7 +121,7 @@ def _span_pr_curve(result: Evaluation) -> str:
         points, how = span_pr_points(result.documents), "spans kept at score >= threshold"
     if not points:
         return "<p>The model predicted no spans.</p>"
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([p[2] for p in points], [p[1] for p in points], marker=".", label=how)
     si = result.metrics["spans"]["si"]
@@ -232,7 +135,7 @@ def _span_pr_curve(result: Evaluation) -> str:
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return figure_img(fig)
 
 
 def _confusion(result: Evaluation) -> str:
@@ -249,7 +152,7 @@ def _confusion(result: Evaluation) -> str:
     extra = sorted(set(pred) - set(labels))
     labels += extra
     matrix = confusion_matrix(gold, pred, labels=labels)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=75, ha="right", fontsize=8)
@@ -262,7 +165,7 @@ def _confusion(result: Evaluation) -> str:
             if matrix[i, j]:
                 colour = "white" if matrix[i, j] > top / 2 else "black"
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=colour)
-    return _png(fig)
+    return figure_img(fig)
 
 
 def _frame_pr_curves(result: Evaluation) -> str:
@@ -279,7 +182,7 @@ def _frame_pr_curves(result: Evaluation) -> str:
     ]
     if not frames:
         return "<p>No frame probabilities or no gold frames.</p>"
-    plt = _pyplot()
+    plt = pyplot()
     cols = 4
     rows = (len(frames) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
@@ -298,43 +201,13 @@ def _frame_pr_curves(result: Evaluation) -> str:
     fig.supxlabel("recall")
     fig.supylabel("precision")
     fig.tight_layout()
-    return _png(fig)
+    return figure_img(fig)
 
 
 def _shown_documents(docs: Sequence[EvaluatedDocument]) -> list[EvaluatedDocument]:
     span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
     ranked = sorted(span_docs, key=lambda d: (-(len(d.gold_spans) + len(d.pred_spans)), d.id))
     return ranked[:SHOWN_DOCUMENTS]
-
-
-def _legend(techniques: Sequence[str], colours: dict[str, str]) -> str:
-    items = "".join(
-        f'<span style="{_swatch(colours.get(t, "#ccc"))}">{escape(t)}</span>' for t in techniques
-    )
-    return (
-        f'<p class="legend">{items}</p><p class="note">A dotted outline marks text under '
-        "more than one span; hover for the labels.</p>"
-    )
-
-
-def highlight(text: str, spans: Sequence[tuple[int, int, str]], colours: dict[str, str]) -> str:
-    """`text` as HTML with each span a coloured <mark>; all text escaped."""
-    cuts = {0, len(text)}
-    for s, e, _ in spans:
-        cuts.update((max(0, min(s, len(text))), max(0, min(e, len(text)))))
-    points = sorted(cuts)
-    out = []
-    for a, b in zip(points, points[1:], strict=False):
-        piece = escape(text[a:b])
-        labels = sorted({lab for s, e, lab in spans if s <= a and b <= e})
-        if not labels:
-            out.append(piece)
-            continue
-        style = _swatch(colours.get(labels[0], "#ccc"))
-        cls = ' class="multi"' if len(labels) > 1 else ""
-        title = escape(", ".join(labels))
-        out.append(f'<mark{cls} style="{style}" title="{title}">{piece}</mark>')
-    return "".join(out)
 
 
 def _document_pair(doc: EvaluatedDocument, colours: dict[str, str]) -> str:
@@ -363,7 +236,7 @@ def agreement_section(result: dict[str, Any]) -> str:
         "<h2>Inter-annotator agreement</h2>",
         f"<p>{result['documents']} documents with at least two annotators; "
         f"annotators: {escape(names)}.</p>",
-        _table(
+        table(
             ["measure", "documents", "value"],
             [
                 [
@@ -379,7 +252,7 @@ def agreement_section(result: dict[str, Any]) -> str:
             ],
         ),
         "<h3>Per pair of annotators</h3>",
-        _table(
+        table(
             ["annotators", "frame documents", "frames alpha", "span documents", "spans F1"],
             [
                 [
@@ -396,17 +269,17 @@ def agreement_section(result: dict[str, Any]) -> str:
     if frames:
         parts.append("<h3>Frames: alpha per frame</h3>")
         rows = [[f, b["krippendorff_alpha"]] for f, b in frames["per_label"].items()]
-        parts.append(_table(["frame", "Krippendorff's alpha"], rows))
+        parts.append(table(["frame", "Krippendorff's alpha"], rows))
     if spans:
         parts.append("<h3>Spans: pairwise F1 per technique</h3>")
         rows = [[t, b["pairwise_f1"]] for t, b in spans["per_label"].items()]
-        parts.append(_table(["technique", "pairwise F1"], rows))
+        parts.append(table(["technique", "pairwise F1"], rows))
     return "".join(parts)
 
 
 def agreement_html(result: dict[str, Any]) -> str:
-    return _page("Agreement report", agreement_section(result))
+    return page("Agreement report", agreement_section(result))
 
 
 def write_agreement_report(result: dict[str, Any], path: str | Path) -> None:
-    _write(path, agreement_html(result))
+    write_page(path, agreement_html(result))
