@@ -80,6 +80,11 @@ def _summary_table(m: dict) -> str:
     if m["spans"]:
         si = m["spans"]["si"]
         rows.append(["spans: SI (partial overlap)", si["precision"], si["recall"], si["f1"]])
+        flc = m["spans"].get("flc")
+        if flc:
+            rows.append(
+                ["spans: FLC (labelled, same technique)", flc["precision"], flc["recall"], flc["f1"]]
+            )
         tc = m["spans"]["tc"]
         rows.append(["spans: TC micro F1", None, None, tc["micro_f1"]])
         rows.append(["spans: TC macro F1", None, None, tc["macro_f1"]])

@@ -99,6 +99,7 @@ def test_report_has_plots_tables_and_highlights(hostile_corpus):
         assert base64.b64decode(data).startswith(b"\x89PNG")
     assert "http://" not in html and "https://" not in html  # self-contained
     assert "Spans per label" in html and "Frames per label" in html
+    assert "spans: FLC (labelled, same technique)" in html
     colours = label_colours()
     assert colours["Loaded_Language"] == "#e6194b"  # from label_config.xml
     assert 'style="background:#e6194b;color:#fff" title="Loaded_Language"' in html

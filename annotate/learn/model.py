@@ -202,6 +202,11 @@ class Model:
             self.techniques,
             lambda items: self._technique_matrix([(texts[d], a, b) for d, a, b in items]),
         )
+        # a run of punctuation alone (a bracket, a dash) names no technique
+        found = [
+            [sp for sp in doc if any(c.isalnum() for c in text[sp[0] : sp[1]])]
+            for text, doc in zip(texts, found, strict=True)
+        ]
         return probas, found
 
     def _blind_spans(self, texts: list[str]) -> tuple[list[np.ndarray], list[list]]:
