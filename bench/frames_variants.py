@@ -44,8 +44,10 @@ from quality import OUT, article_folds, load_rows  # noqa: E402
 
 from annotate.corpus import merge  # noqa: E402
 from annotate.learn.features import CompactTfidfVectorizer  # noqa: E402
+from annotate.learn.fit_labels import frame_params, micro_f1  # noqa: E402
+from annotate.learn.fit_spans import kfolds  # noqa: E402
 from annotate.learn.frames import FrameClassifier  # noqa: E402
-from annotate.learn.train import frame_params, kfolds, load_config, micro_f1  # noqa: E402
+from annotate.learn.train import load_config  # noqa: E402
 from annotate.learn.vectors import DocumentVectors  # noqa: E402
 from annotate.schema import load_schema  # noqa: E402
 

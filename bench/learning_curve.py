@@ -71,8 +71,9 @@ from annotate.active import (  # noqa: E402
     total_token_entropy,
 )
 from annotate.formats.ptc import ptc_rows  # noqa: E402
+from annotate.learn.fit_spans import fit_tagger  # noqa: E402
 from annotate.learn.tagger import SpanTagger  # noqa: E402
-from annotate.learn.train import fit_tagger, load_config  # noqa: E402
+from annotate.learn.train import load_config  # noqa: E402
 
 PTC = ROOT.parent / "shared" / "data" / "ptc"
 FIXED = {"sentence_weight": 0.9, "document_weight": 0.0, "threshold": 0.35, "max_gap": 4}
@@ -120,7 +121,14 @@ def code_state() -> dict:
     import hashlib
     import subprocess
 
-    files = ["annotate/learn/tagger.py", "annotate/learn/features.py", "annotate/active.py"]
+    files = [
+        "annotate/learn/tagger.py",
+        "annotate/learn/features.py",
+        "annotate/learn/tokens.py",
+        "annotate/learn/dense.py",
+        "annotate/learn/rules.py",
+        "annotate/active.py",
+    ]
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()

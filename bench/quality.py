@@ -55,7 +55,7 @@ from annotate.formats.babe import babe_rows  # noqa: E402
 from annotate.formats.ptc import ptc_rows  # noqa: E402
 from annotate.formats.semeval2023 import semeval2023_rows  # noqa: E402
 from annotate.learn.features import tokens  # noqa: E402
-from annotate.learn.tagger import decode  # noqa: E402
+from annotate.learn.rules import decode  # noqa: E402
 from annotate.learn.train import load_config, train  # noqa: E402
 from annotate.schema import load_schema  # noqa: E402
 

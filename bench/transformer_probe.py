@@ -53,8 +53,10 @@ import annotate.learn.frames as frames_module  # noqa: E402
 from annotate import metrics  # noqa: E402
 from annotate.corpus import merge  # noqa: E402
 from annotate.learn.features import tokenize  # noqa: E402
-from annotate.learn.tagger import decode, mix, token_targets  # noqa: E402
-from annotate.learn.train import fit_frames, fit_tagger  # noqa: E402
+from annotate.learn.fit_labels import fit_frames  # noqa: E402
+from annotate.learn.fit_spans import fit_tagger  # noqa: E402
+from annotate.learn.rules import decode, mix  # noqa: E402
+from annotate.learn.tagger import token_targets  # noqa: E402
 from annotate.learn.vectors import DocumentVectors, WordVectors  # noqa: E402
 from annotate.schema import load_schema  # noqa: E402
 

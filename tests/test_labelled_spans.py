@@ -10,12 +10,14 @@ from learn_helpers import REPO, fast_config
 from sklearn.base import clone
 
 from annotate.corpus import row, span, write_corpus
+from annotate.learn.fit_labels import frame_params, technique_params
+from annotate.learn.fit_spans import tagger_params
 from annotate.learn.frames import FrameClassifier, PropagandaScorer
 from annotate.learn.model import Model
-from annotate.learn.rules import chosen, labelled_spans, tune_rules
-from annotate.learn.tagger import BLIND, SpanTagger
+from annotate.learn.rules import BLIND, chosen, labelled_spans, tune_rules
+from annotate.learn.tagger import SpanTagger
 from annotate.learn.technique import TechniqueClassifier
-from annotate.learn.train import frame_params, tagger_params, technique_params, train
+from annotate.learn.train import train
 from annotate.schema import load_schema
 
 FILLER = [
@@ -29,7 +31,8 @@ CLAUSE = "these corrupt traitors will destroy everything we love"
 
 
 def synthetic_corpus(path, n: int = 36):
-    """Documents where a clause (Appeal_to_fear) always holds a name (Name_Calling)."""
+    """Documents where a clause (Appeal_to_fear) always holds a loaded phrase (Loaded_Language,
+    a technique group with token scores of its own)."""
     rows = []
     for i in range(n):
         parts = [FILLER[(i + k) % len(FILLER)] for k in range(3)]
@@ -39,7 +42,7 @@ def synthetic_corpus(path, n: int = 36):
         name = text.index(NAME)
         spans = [
             span(text, start, start + len(CLAUSE), "Appeal_to_fear-prejudice"),
-            span(text, name, name + len(NAME), "Name_Calling,Labeling"),
+            span(text, name, name + len(NAME), "Loaded_Language"),
         ]
         rows.append(row(f"doc{i}", text, annotated=["technique"], spans=spans))
     write_corpus(rows, path, source={"test": "synthetic"})
@@ -55,8 +58,8 @@ def test_two_overlapping_spans_with_different_techniques(tmp_path):
     text = f"{FILLER[1]} Everyone knows that {CLAUSE}, the speaker said. {FILLER[0]}"
     spans = model.predict([text])[0]["spans"]
     by_label = {s["label"]: s for s in spans}
-    assert {"Appeal_to_fear-prejudice", "Name_Calling,Labeling"} <= set(by_label), spans
-    fear, name = by_label["Appeal_to_fear-prejudice"], by_label["Name_Calling,Labeling"]
+    assert {"Appeal_to_fear-prejudice", "Loaded_Language"} <= set(by_label), spans
+    fear, name = by_label["Appeal_to_fear-prejudice"], by_label["Loaded_Language"]
     assert fear["start"] < name["end"] and name["start"] < fear["end"]  # they overlap
     assert len(name["text"].split()) < len(fear["text"].split())  # each its own length
     for s in spans:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from annotate.cli import app
 from annotate.corpus import read_corpus
 from annotate.learn.model import Model
-from annotate.learn.tagger import decode
+from annotate.learn.rules import decode
 from annotate.learn.train import train
 from annotate.schema import load_schema
 
@@ -217,8 +217,8 @@ def test_tagger_rule_is_tuned_when_every_document_has_spans():
     left at the estimator's defaults then: found by the active-learning bench, whose
     uncertainty selection gathers only span-bearing articles)."""
     from annotate.formats.ptc import ptc_rows
+    from annotate.learn.fit_spans import fit_tagger
     from annotate.learn.tagger import SpanTagger
-    from annotate.learn.train import fit_tagger
 
     rows, _ = ptc_rows(
         REPO.parent / "shared" / "data" / "ptc" / "train-articles",
@@ -239,7 +239,7 @@ def test_tagger_rule_is_tuned_when_every_document_has_spans():
 
 def test_fold_average_final_model_is_the_mean_of_the_fold_models():
     from annotate.formats.ptc import ptc_rows
-    from annotate.learn.train import fit_tagger
+    from annotate.learn.fit_spans import fit_tagger
 
     rows, _ = ptc_rows(
         REPO.parent / "shared" / "data" / "ptc" / "train-articles",

@@ -15,8 +15,8 @@ from annotate.learn.features import (
     token_matrix,
     tokenize,
 )
+from annotate.learn.fit_labels import best_threshold
 from annotate.learn.tagger import _hstack_dense, _proba, token_weights
-from annotate.learn.train import best_threshold
 from annotate.learn.vectors import DocumentVectors, WordVectors, cluster_labels, load_glove
 
 

@@ -1,4 +1,5 @@
-"""Text pieces the models share: tokens, sentences, lexicons and per-token feature strings.
+"""Hashed features of tokens and sentences (`token_matrix`, `sentence_matrix`), lexicons and
+the compact TF-IDF vectorizer the models share.
 
 Everything here is a plain function of the text (no learned state), so token features can be
 computed once and reused across cross-validation folds.
@@ -7,10 +8,7 @@ computed once and reused across cross-validation folds.
 from __future__ import annotations
 
 import functools
-import re
-import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,32 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
+from annotate.learn.dense import DenseTokens, dense_tokens, form_clusters, sentence_vectors
+from annotate.learn.tokens import (
+    TOKEN_RE,
+    WORD_RE,
+    Tokenized,
+    sentence_geometry,
+    stable_hash,
+    tokenize,
+    tokens,
+)
 from annotate.learn.vectors import WordVectors
-from annotate.metrics import sentence_spans as split_sentences
 
-TOKEN_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-WORD_RE = re.compile(r"\w+")
+__all__ = [  # re-exported: the tokenizer and dense features live in tokens.py and dense.py
+    "TOKEN_RE",
+    "WORD_RE",
+    "DenseTokens",
+    "Tokenized",
+    "dense_tokens",
+    "form_clusters",
+    "sentence_vectors",
+    "stable_hash",
+    "tokenize",
+    "tokens",
+]
+
 QUOTES = frozenset("\"'“”‘’«»")
-
-
-def tokens(text: str) -> list[tuple[int, int]]:
-    """[start, end) of every token: words (with inner apostrophes) and single punctuation marks."""
-    return [m.span() for m in TOKEN_RE.finditer(text)]
 
 
 def load_lexicons(paths: Iterable[str | Path]) -> dict[str, list[str]]:
@@ -144,11 +157,6 @@ _MARKS = '!?"“:'
 _BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
 
 
-def stable_hash(s: str) -> int:
-    """A hash of a string that is the same in every process (unlike `hash`)."""
-    return zlib.crc32(s.encode("utf-8", "surrogatepass"))
-
-
 def hash_columns(template: int, values: np.ndarray, n_features: int) -> np.ndarray:
     """Column of feature (template, value) for an array of uint64 values."""
     with np.errstate(over="ignore"):
@@ -162,63 +170,6 @@ def hash_columns(template: int, values: np.ndarray, n_features: int) -> np.ndarr
 def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return a.astype(np.uint64) * _M3 + b.astype(np.uint64)
-
-
-@dataclass
-class Tokenized:
-    """Tokens of a batch of documents, as arrays over all their tokens."""
-
-    offsets: list[list[tuple[int, int]]]  # per document
-    sentence_spans: list[list[tuple[int, int]]]  # per document
-    token_sentence: np.ndarray  # global sentence index of each token
-    word: np.ndarray  # index of the token's distinct form in `forms`
-    forms: list[str]  # distinct token forms (original case)
-    lower: list[str]  # the forms lower-cased
-    form_hash: np.ndarray  # stable hash of each lower-cased form
-    # what `form_clusters` and `sentence_vectors` derived, so features built from the same
-    # tokens and vectors (token rows, dense rows, sentence rows) compute it once
-    derived: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def n_sentences(self) -> int:
-        return sum(len(s) for s in self.sentence_spans)
-
-    def derive(self, name: str, vectors: WordVectors, compute):
-        """`compute()` once per batch and vectors object (the result is shared: read it only)."""
-        held = self.derived.get(name)
-        if held is None or held[0] is not vectors:
-            held = self.derived[name] = (vectors, compute())
-        return held[1]
-
-
-def tokenize(texts: Sequence[str]) -> Tokenized:
-    """Tokens and sentences of a batch of documents."""
-    offsets, sentence_spans, words, token_sentence = [], [], [], []
-    n_sent = 0
-    for text in texts:
-        spans = [m.span() for m in TOKEN_RE.finditer(text)]
-        words.extend(TOKEN_RE.findall(text))
-        sents = split_sentences(text) or [(0, len(text))]
-        ends = np.fromiter((b for _, b in sents), dtype=np.int64, count=len(sents))
-        starts = np.fromiter((a for a, _ in spans), dtype=np.int64, count=len(spans))
-        # a token belongs to the first sentence that ends after its start
-        idx = np.minimum(np.searchsorted(ends, starts, side="right"), len(sents) - 1)
-        token_sentence.append(idx + n_sent)
-        n_sent += len(sents)
-        offsets.append(spans)
-        sentence_spans.append(sents)
-    forms = list(dict.fromkeys(words))
-    index = {f: i for i, f in enumerate(forms)}
-    lower = [f.lower() for f in forms]
-    return Tokenized(
-        offsets=offsets,
-        sentence_spans=sentence_spans,
-        token_sentence=np.concatenate(token_sentence or [[]]).astype(np.int64),
-        word=np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words)),
-        forms=forms,
-        lower=lower,
-        form_hash=np.fromiter(map(stable_hash, lower), dtype=np.uint64, count=len(lower)),
-    )
 
 
 def _form_table(tok: Tokenized, lexicons: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
@@ -246,19 +197,6 @@ def _form_table(tok: Tokenized, lexicons: dict[str, frozenset[str]]) -> dict[str
     return table
 
 
-def _sentence_geometry(token_sentence: np.ndarray):
-    """Per token: index of its sentence's first and last token."""
-    n = token_sentence.size
-    idx = np.arange(n)
-    new = np.ones(n, dtype=bool)
-    new[1:] = token_sentence[1:] != token_sentence[:-1]
-    first = np.maximum.accumulate(np.where(new, idx, 0))
-    end = np.ones(n, dtype=bool)
-    end[:-1] = new[1:]
-    last = np.minimum.accumulate(np.where(end, idx, n - 1)[::-1])[::-1]
-    return first, last
-
-
 def token_matrix(
     tok: Tokenized,
     n_features: int,
@@ -282,7 +220,7 @@ def token_matrix(
     t = _form_table(tok, lexicons)
     w = t["word"][tok.word]
     sid = tok.token_sentence
-    first, last = _sentence_geometry(sid)
+    first, last = sentence_geometry(sid)
     idx = np.arange(n)
     pos, rpos, length = idx - first, last - idx, last - first + 1
     rows: list[np.ndarray] = []
@@ -356,17 +294,6 @@ def token_matrix(
     return X
 
 
-def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.ndarray]:
-    """Per distinct form: its row in `vectors` (-1 unknown), and its cluster at each
-    granularity (levels x forms, -1 unknown)."""
-
-    def compute():
-        row = vectors.lookup(tok.lower)
-        return row, np.where(row >= 0, vectors.clusters_[:, np.maximum(row, 0)], -1)
-
-    return tok.derive("form_clusters", vectors, compute)
-
-
 def _cluster_features(tok: Tokenized, vectors: WordVectors, first, last, add) -> None:
     _, clusters = form_clusters(tok, vectors)
     n = tok.word.size
@@ -386,92 +313,6 @@ def _cluster_features(tok: Tokenized, vectors: WordVectors, first, last, add) ->
     known = mid > 0
     add(T_CL_BG_PREV, _pair(near[-1], mid), known)
     add(T_CL_BG_NEXT, _pair(mid, near[1]), known)
-
-
-@dataclass
-class DenseTokens:
-    """Dense token features kept factored: row i is `[table[word[i]], table[prev[i]],
-    table[nxt[i]], sentence[token_sentence[i]]]` (float32, 4 * dim columns). `D[rows]` keeps
-    the rows, `D @ w` scores them without building the rows (memory: a few numbers per
-    token instead of 4 * dim), `D.toarray()` builds them (for training)."""
-
-    table: np.ndarray  # (forms + 1) x dim, scaled unit vectors; the last row is zeros
-    word: np.ndarray
-    prev: np.ndarray
-    nxt: np.ndarray
-    sentence: np.ndarray  # sentences x dim, scaled
-    token_sentence: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.word.size, 4 * self.table.shape[1])
-
-    def __getitem__(self, rows) -> DenseTokens:
-        return DenseTokens(
-            self.table,
-            self.word[rows],
-            self.prev[rows],
-            self.nxt[rows],
-            self.sentence,
-            self.token_sentence[rows],
-        )
-
-    def __matmul__(self, w: np.ndarray) -> np.ndarray:
-        dim = self.table.shape[1]
-        w = np.asarray(w, dtype=np.float32).reshape(4, dim)
-        per_form = self.table @ w[:3].T  # (forms + 1) x 3: each form's score in each slot
-        return (
-            per_form[self.word, 0]
-            + per_form[self.prev, 1]
-            + per_form[self.nxt, 2]
-            + (self.sentence @ w[3])[self.token_sentence]
-        )
-
-    def toarray(self) -> np.ndarray:
-        t = self.table
-        return np.hstack(
-            [t[self.word], t[self.prev], t[self.nxt], self.sentence[self.token_sentence]]
-        ).astype(np.float32, copy=False)
-
-
-def dense_tokens(tok: Tokenized, vectors: WordVectors, scale: float = 0.3) -> DenseTokens:
-    """Dense token features: the unit vectors of the word and of its neighbours (zero outside
-    the sentence or for unknown words) and of its sentence's content words
-    (`sentence_vectors`), each times `scale`."""
-    n = tok.word.size
-    row, _ = form_clusters(tok, vectors)
-    table = np.zeros((len(row) + 1, vectors.dim), dtype=np.float32)  # last row: zeros
-    known = row >= 0
-    table[:-1][known] = vectors.vectors_[row[known]]
-    table *= scale
-    first, last = _sentence_geometry(tok.token_sentence)
-    idx = np.arange(n)
-    zero = len(row)
-    prev = np.where(idx - 1 >= first, tok.word[np.maximum(idx - 1, 0)], zero)
-    nxt = np.where(idx + 1 <= last, tok.word[np.minimum(idx + 1, n - 1)], zero)
-    sentence = sentence_vectors(tok, vectors) * np.float32(scale)
-    return DenseTokens(table, tok.word, prev, nxt, sentence, tok.token_sentence)
-
-
-def sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:
-    """Unit mean vector of each sentence's content words (no stop words or punctuation)."""
-    return tok.derive("sentence_vectors", vectors, lambda: _sentence_vectors(tok, vectors))
-
-
-def _sentence_vectors(tok: Tokenized, vectors: WordVectors) -> np.ndarray:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    row, _ = form_clusters(tok, vectors)
-    content = np.fromiter(
-        (w[0].isalnum() and w not in ENGLISH_STOP_WORDS for w in tok.lower),
-        dtype=bool,
-        count=len(tok.lower),
-    ) & (row >= 0)
-    use = content[tok.word]
-    out = np.zeros((tok.n_sentences, vectors.dim), dtype=np.float32)
-    np.add.at(out, tok.token_sentence[use], vectors.vectors_[row[tok.word[use]]].astype(np.float32))
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1.0, norms)
 
 
 @functools.lru_cache(maxsize=65536)

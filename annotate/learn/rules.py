@@ -1,4 +1,5 @@
-"""Per-technique decoding rules: token scores + technique probabilities -> labelled spans.
+"""Token scores -> spans: runs of hot tokens (`decode`), and per-technique decoding rules
+(token scores + technique probabilities -> labelled spans).
 
 A rule says, for one technique, which token scores to read (`source`: the technique-blind
 tagger or a technique group's own tagger), how to mix them with the sentence score
@@ -22,11 +23,56 @@ from typing import Any
 
 import numpy as np
 
-from annotate.learn.tagger import BLIND, decode, mix
 from annotate.metrics import merge_overlaps
 
 Candidate = tuple[int, int, float]
+BLIND = "blind"  # the technique-blind token scores, beside one source per technique group
 FILL = "*"  # the rules' key of the fill-in rule: SI-tuned blind runs where no technique spoke
+
+
+def decode(
+    offsets: Sequence[tuple[int, int]],
+    proba: np.ndarray,
+    threshold: float,
+    max_gap: int = 1,
+    min_tokens: int = 1,
+    sentence: np.ndarray | None = None,
+) -> list[tuple[int, int, float]]:
+    """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score.
+
+    With `sentence` (each token's sentence number) a run never crosses a sentence boundary:
+    almost all of PTC's gold spans lie within one sentence. The score of a span is the mean
+    probability of its tokens (bridged ones included).
+    """
+    proba = np.asarray(proba, dtype=float)
+    hot = np.flatnonzero(proba >= threshold)
+    if hot.size == 0:
+        return []
+    cut = np.diff(hot) - 1 > max_gap
+    if sentence is not None:
+        cut |= np.diff(np.asarray(sentence)[hot]) != 0
+    breaks = np.flatnonzero(cut)
+    firsts = hot[np.concatenate([[0], breaks + 1])]
+    lasts = hot[np.concatenate([breaks, [hot.size - 1]])]
+    keep = lasts - firsts + 1 >= min_tokens
+    firsts, lasts = firsts[keep], lasts[keep]
+    cumulative = np.concatenate([[0.0], np.cumsum(proba)])
+    means = (cumulative[lasts + 1] - cumulative[firsts]) / (lasts - firsts + 1)
+    return [
+        (int(offsets[f][0]), int(offsets[last][1]), float(m))
+        for f, last, m in zip(firsts, lasts, means, strict=True)
+    ]
+
+
+def mix(
+    p_token: np.ndarray, p_sentence: np.ndarray, sentence_weight: float, document_weight: float
+):
+    """A token's score: its own probability, its sentence's, and the document's mean sentence
+    probability (how propagandistic the whole article reads), mixed linearly."""
+    local = (1 - sentence_weight) * p_token + sentence_weight * p_sentence
+    if not document_weight or not p_sentence.size:
+        return local
+    return (1 - document_weight) * local + document_weight * float(p_sentence.mean())
 
 
 def rule_key(rule: Mapping[str, Any]) -> tuple:
