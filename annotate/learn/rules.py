@@ -163,6 +163,8 @@ def tune_rules(
     settings = []
     for source in sources:
         for w in grid["sentence_weights"]:
+            if source != BLIND and source.startswith("sentence:") and not w:
+                continue  # the blind token scores alone: the blind source's runs already
             for t in grid["thresholds"]:
                 for g in grid["max_gaps"]:
                     settings.append(
