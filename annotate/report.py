@@ -83,7 +83,12 @@ def _summary_table(m: dict) -> str:
         flc = m["spans"].get("flc")
         if flc:
             rows.append(
-                ["spans: FLC (labelled, same technique)", flc["precision"], flc["recall"], flc["f1"]]
+                [
+                    "spans: FLC (labelled, same technique)",
+                    flc["precision"],
+                    flc["recall"],
+                    flc["f1"],
+                ]
             )
         tc = m["spans"]["tc"]
         rows.append(["spans: TC micro F1", None, None, tc["micro_f1"]])

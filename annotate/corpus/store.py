@@ -1,4 +1,4 @@
-"""The Corpus (CONTRACTS.md section 4): a typed `datasets` dataset plus `corpus.json`.
+"""Read and write a Corpus (CONTRACTS.md section 4): a `datasets` dataset plus `corpus.json`.
 
 A corpus directory is itself a `Dataset.save_to_disk` directory (`datasets.load_from_disk`
 opens it: `data-*.arrow`, `dataset_info.json`, `state.json`) with `corpus.json` beside
