@@ -222,7 +222,7 @@ def cycles(edges: dict[str, dict[str, Import]]) -> list[list[str]]:
             node = parents[node]
         path.append(start)
         found.append(path[::-1])
-    return found
+    return sorted(found)
 
 
 def describe_cycle(path: list[str], edges: dict[str, dict[str, Import]]) -> str:
@@ -310,6 +310,11 @@ def test_no_private_names_across_modules() -> None:
         for name in imp.names:
             if is_private(name) and imp.target != imp.source:
                 bad.append(f"{imp.where()}: {imp.source} imports {name} from {imp.target}")
+        parts = imp.target.split(".")
+        for n, part in enumerate(parts):
+            # a private module is its package's business: `annotate.a._b` for `annotate.a.*`
+            if is_private(part) and not within(imp.source, ".".join(parts[:n])):
+                bad.append(f"{imp.where()}: {imp.source} imports private module {imp.target}")
     for module, path in modules().items():
         aliases = module_aliases(module)
         for node in parsed(module):
@@ -344,19 +349,21 @@ TOY = {
     "b.py": "import annotate.a\nfrom annotate.a import f, _g\nannotate.a._g\n",
     # a package whose modules import it back: sub -> sub.c -> sub.d -> sub
     "sub/__init__.py": "from .c import thing\n",
-    "sub/c.py": "from . import d\nthing = 1\n",
+    "sub/c.py": "from . import d, _priv\nthing = 1\n",
+    "sub/_priv.py": "",
     "sub/d.py": "from annotate.sub import thing\nimport annotate.studio.x as s\n",
     # a package whose modules import each other but not it: no cycle
     "sub2/__init__.py": "from .p import x\n",
     "sub2/p.py": "from annotate.sub2.q import x\n",
     "sub2/q.py": "x = 1\n",
-    "e.py": "from annotate.sub2.p import x\n",
+    "e.py": "from annotate.sub2.p import x\nimport annotate.sub._priv\n",
     # importing sub3.r runs sub3/__init__, which imports f back
     "sub3/__init__.py": "from annotate.f import y\n",
     "sub3/r.py": "z = 1\n",
     "f.py": "y = 2\ndef later():\n    from annotate.sub3.r import z\n",
     "studio/__init__.py": "",
-    "studio/x.py": "from annotate import e\n",
+    "studio/x.py": "from annotate import g\n",
+    "g.py": "",
 }
 
 
@@ -378,9 +385,15 @@ def toy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 def test_checker_on_a_toy_package(toy_package: Path) -> None:
     edges = graph()
     assert set(edges["annotate.a"]) == {"annotate.b"}  # the TYPE_CHECKING import is skipped
-    assert set(edges["annotate.sub.c"]) == {"annotate.sub.d"}  # no edge to its own package
+    # no edge to its own package
+    assert set(edges["annotate.sub.c"]) == {"annotate.sub.d", "annotate.sub._priv"}
     assert set(edges["annotate.sub.d"]) == {"annotate.sub", "annotate.studio", "annotate.studio.x"}
-    assert set(edges["annotate.e"]) == {"annotate.sub2", "annotate.sub2.p"}
+    assert set(edges["annotate.e"]) == {
+        "annotate.sub2",
+        "annotate.sub2.p",
+        "annotate.sub",
+        "annotate.sub._priv",
+    }
     assert set(edges["annotate.f"]) == {"annotate.sub3", "annotate.sub3.r"}
     assert cycles(edges) == [
         ["annotate.a", "annotate.b", "annotate.a"],
@@ -390,7 +403,7 @@ def test_checker_on_a_toy_package(toy_package: Path) -> None:
     with pytest.raises(AssertionError) as cycle:
         test_no_import_cycles()
     assert "f.py:3, importing annotate.sub3.r runs annotate.sub3/__init__" in str(cycle.value)
-    with pytest.raises(AssertionError, match="studio/x.py:1: annotate.studio.x imports annotate.e"):
+    with pytest.raises(AssertionError, match="studio/x.py:1: annotate.studio.x imports annotate.g"):
         test_studio_imports_only_the_edge_modules()
     with pytest.raises(AssertionError) as private:
         test_no_private_names_across_modules()
@@ -398,4 +411,6 @@ def test_checker_on_a_toy_package(toy_package: Path) -> None:
     assert "a.py:6: annotate.a uses annotate.b._hidden" in message
     assert "b.py:2: annotate.b imports _g from annotate.a" in message
     assert "b.py:3: annotate.b uses annotate.a._g" in message
+    assert "e.py:2: annotate.e imports private module annotate.sub._priv" in message
+    assert "annotate.sub.c imports private" not in message  # inside its package
     test_core_does_not_import_studio()  # no core module in the toy
