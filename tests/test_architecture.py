@@ -26,6 +26,7 @@ CORE = (
     "annotate.repeats",
     "annotate.learn",
     "annotate.evaluate",
+    "annotate.evaluation",  # the measuring half of evaluate
     "annotate.corpus",
     "annotate.formats",
     "annotate.metrics",
