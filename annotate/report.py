@@ -25,7 +25,7 @@ from annotate.html import (
 from annotate.schema import SPAN_CONTROL, Schema
 
 if TYPE_CHECKING:
-    from annotate.evaluate import EvaluatedDocument, Evaluation
+    from annotate.evaluation import EvaluatedDocument, Evaluation
 
 SHOWN_DOCUMENTS = 5
 SHOWN_CHARS = 4000

@@ -1,0 +1,1 @@
+"""Pure converters between outside formats (PTC, SemEval-2023, BABE, Label Studio) and ours."""
