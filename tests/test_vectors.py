@@ -16,7 +16,8 @@ from annotate.learn.features import (
     tokenize,
 )
 from annotate.learn.fit_labels import best_threshold
-from annotate.learn.tagger import _hstack_dense, _proba, token_weights
+from annotate.learn.linear import hstack_dense, positive_proba
+from annotate.learn.tagger import token_weights
 from annotate.learn.vectors import DocumentVectors, WordVectors, cluster_labels, load_glove
 
 
@@ -94,12 +95,12 @@ def test_block_scores_equal_the_stacked_matrix():
     D = rng.normal(size=(200, 7)).astype(np.float32)
     signal = np.asarray(X.sum(axis=1)).ravel() + D[:, 0]
     y = (signal > np.median(signal)).astype(int)
-    stacked = _hstack_dense(X, D)
+    stacked = hstack_dense(X, D)
     expected = sp.hstack([X, sp.csr_matrix(D)], format="csr", dtype=np.float32)
     assert stacked.shape == (200, 307) and stacked.has_sorted_indices
     assert np.array_equal(stacked.toarray(), expected.toarray())
     clf = SGDClassifier(loss="log_loss", random_state=0).fit(stacked, y)
-    assert np.allclose(_proba(clf, X, D), clf.predict_proba(stacked)[:, 1], atol=1e-5)
+    assert np.allclose(positive_proba(clf, X, D), clf.predict_proba(stacked)[:, 1], atol=1e-5)
 
 
 def test_token_weights_follow_span_length():

@@ -12,8 +12,9 @@ from sklearn.model_selection import KFold
 
 from annotate import metrics
 from annotate.learn.frames import tagger_summary
+from annotate.learn.linear import average_linear
 from annotate.learn.rules import BLIND, FILL, decode, labelled_spans, mix, tune_rules
-from annotate.learn.tagger import SpanTagger, average_linear
+from annotate.learn.tagger import SpanTagger
 from annotate.learn.technique import TechniqueClassifier
 
 

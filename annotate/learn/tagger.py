@@ -31,6 +31,7 @@ from annotate.learn.features import (
     token_matrix,
     tokenize,
 )
+from annotate.learn.linear import average_linear, fit_or_constant, hstack_dense, positive_proba
 from annotate.learn.rules import BLIND, decode, mix
 from annotate.learn.vectors import WordVectors
 from annotate.metrics import merge_overlaps
@@ -99,7 +100,7 @@ class Featurized:
             return self.tokens[rows]
         with self._lock:
             if self._design is None:
-                self._design = _hstack_dense(self.tokens, self.dense.toarray())
+                self._design = hstack_dense(self.tokens, self.dense.toarray())
         return self._design[rows]
 
     def token_rows(self, docs: Sequence[int]) -> np.ndarray:
@@ -256,7 +257,7 @@ class SpanTagger(BaseEstimator):
                 [sentence_targets(F.sentence_spans[d], s) for d, s in zip(docs, only, strict=True)]
                 or [[]]
             )
-            clf = _fit_or_constant(
+            clf = fit_or_constant(
                 LogisticRegression(C=self.technique_sentence_C, solver="liblinear", dual=True),
                 X,
                 y,
@@ -291,7 +292,7 @@ class SpanTagger(BaseEstimator):
             )
             weights[y_tok == 1] /= weights[y_tok == 1].mean()  # positives keep a mean weight of 1
         runs = [
-            _fit_or_constant(
+            fit_or_constant(
                 SGDClassifier(
                     loss="log_loss",
                     alpha=self.alpha,
@@ -307,7 +308,7 @@ class SpanTagger(BaseEstimator):
             )
             for seed in range(bags)
         ]
-        sentence = _fit_or_constant(
+        sentence = fit_or_constant(
             LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
             F.sentences[F.sentence_rows(docs)],
             y_sent,
@@ -353,9 +354,11 @@ class SpanTagger(BaseEstimator):
 
     def _pair_scores(self, F: Featurized, docs: Sequence[int], token_clf, sentence_clf):
         rows = F.token_rows(docs)
-        p_tok = _proba(token_clf, F.tokens[rows], None if F.dense is None else F.dense[rows])
+        p_tok = positive_proba(
+            token_clf, F.tokens[rows], None if F.dense is None else F.dense[rows]
+        )
         sent_rows = F.sentence_rows(docs)
-        p_sent_rows = _proba(sentence_clf, F.sentences[sent_rows])
+        p_sent_rows = positive_proba(sentence_clf, F.sentences[sent_rows])
         p_sent_all = np.zeros(F.sentences.shape[0])
         p_sent_all[sent_rows] = p_sent_rows
         p_sent = p_sent_all[F.token_sentence[rows]] if rows.size else np.zeros(0)
@@ -406,53 +409,3 @@ class SpanTagger(BaseEstimator):
         return [
             self.decode_spans(o, p, s) for o, p, s in zip(offsets, probas, sentences, strict=True)
         ]
-
-
-def _hstack_dense(X: sp.csr_matrix, dense: np.ndarray) -> sp.csr_matrix:
-    """`[X | dense]` as one float32 CSR matrix, built straight from the arrays: each row's
-    entries of X, then its dense columns (sp.hstack would take 6 s on PTC's 400,000 tokens)."""
-    n, k = dense.shape
-    per_row = np.diff(X.indptr)
-    indptr = X.indptr.astype(np.int64) + k * np.arange(n + 1, dtype=np.int64)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    data = np.empty(int(indptr[-1]), dtype=np.float32)
-    at = np.arange(X.nnz, dtype=np.int64) + k * np.repeat(np.arange(n, dtype=np.int64), per_row)
-    indices[at], data[at] = X.indices, X.data
-    is_dense = np.ones(indices.size, dtype=bool)
-    is_dense[at] = False  # in row order, so the dense values fill in as dense.ravel() runs
-    indices[is_dense] = np.tile(np.arange(X.shape[1], X.shape[1] + k, dtype=np.int32), n)
-    data[is_dense] = np.ascontiguousarray(dense, dtype=np.float32).ravel()
-    return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1] + k))
-
-
-def average_linear(runs: list):
-    """One linear model whose weights are the mean of several SGD runs (other shuffles of the
-    same data): less variance than any one run, at the prediction cost of one."""
-    model = runs[0]
-    if len(runs) > 1 and not isinstance(model, float):
-        model.coef_ = np.mean([r.coef_ for r in runs], axis=0)
-        model.intercept_ = np.mean([r.intercept_ for r in runs], axis=0)
-    return model
-
-
-def _fit_or_constant(classifier, X, y, sample_weight=None):
-    """Fit, or remember the single class when training data has only one."""
-    if y.size and y.min() != y.max():
-        return classifier.fit(X, y, sample_weight=sample_weight)
-    return float(y[0]) if y.size else 0.0
-
-
-def _proba(classifier, X, dense: DenseTokens | None = None) -> np.ndarray:
-    """P(class 1) of each row of [X | dense]; with `dense`, the linear score is summed block by
-    block (a binary log-loss model: sigmoid of it), so the two are never stacked into one
-    matrix of dense rows at prediction time."""
-    if isinstance(classifier, float):
-        return np.full(X.shape[0], classifier)
-    if X.shape[0] == 0:
-        return np.zeros(0)
-    if dense is None:
-        return classifier.predict_proba(X)[:, 1]
-    coef = classifier.coef_.ravel()
-    width = X.shape[1]
-    z = X @ coef[:width] + dense @ coef[width:].astype(np.float32) + classifier.intercept_[0]
-    return expit(np.asarray(z, dtype=float))
