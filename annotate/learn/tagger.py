@@ -152,7 +152,7 @@ class SpanTagger(BaseEstimator):
         sentence_vector_weight: float = 2.0,
         groups: Sequence[Sequence[str]] = (("Loaded_Language",),),
         group_bags: int = 1,
-        technique_sentences: bool = True,
+        technique_sentences: bool = False,
         technique_sentence_C: float = 2.0,
         rules: dict[str, dict] | None = None,
     ):
