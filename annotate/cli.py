@@ -421,6 +421,52 @@ def audit(
         out.print(table)
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option(help="Trained model directory to serve.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9090,
+    base: Annotated[
+        list[Path] | None,
+        typer.Option(help="Corpus directory trained on beside the project (repeatable)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Training config for retraining (default: models/default.toml)."),
+    ] = None,
+    retrain_every: Annotated[
+        int, typer.Option(min=1, help="Retrain after this many submitted annotations.")
+    ] = 20,
+    keep: Annotated[int, typer.Option(min=1, help="Retrained model directories kept.")] = 3,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Where retrained models go (default: MODEL-retrained/).")
+    ] = None,
+    basic_auth: Annotated[
+        str | None,
+        typer.Option(
+            help="USER:PASSWORD required from callers (better: env ANNOTATE_SERVE_AUTH, "
+            "which other users cannot read in the process list)."
+        ),
+    ] = None,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (MB).")] = 64,
+) -> None:
+    """Serve the model as a Label Studio ML backend (predictions, interactive, retraining)."""
+    from annotate.serve import app as serving
+
+    serving.run(
+        model,
+        host=host,
+        port=port,
+        base=base or [],
+        config=config,
+        retrain_every=retrain_every,
+        keep=keep,
+        models_dir=models_dir,
+        basic_auth=basic_auth or os.environ.get("ANNOTATE_SERVE_AUTH") or None,
+        max_body=int(max_body_mb * 1024 * 1024),
+    )
+
+
 def _terminate(signum, frame) -> None:
     # SystemExit unwinds like Ctrl+C: atomic outputs remove their temporary files.
     sys.exit(128 + signum)

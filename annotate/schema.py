@@ -102,6 +102,11 @@ def load_schema(path: str | Path | None = None) -> Schema:
     return _parse(str(path), xml)
 
 
+def schema_from_xml(xml: str, source: str = "label config") -> Schema:
+    """The schema of a label config given as text (e.g. a Label Studio project's)."""
+    return _parse(source, xml)
+
+
 @lru_cache(maxsize=8)
 def _parse(path: str, xml: str) -> Schema:
     from label_studio_sdk.label_interface import LabelInterface
