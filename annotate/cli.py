@@ -73,19 +73,61 @@ def studio_start(
             help="Annotators per task (for agreement); default: keep the project's (new: 1).",
         ),
     ] = None,
+    serve_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--serve",
+            help="Also run `annotate serve` on this model in the background and connect it.",
+        ),
+    ] = None,
+    serve_port: Annotated[int, typer.Option(help="Port of the --serve backend.")] = 9090,
 ) -> None:
     """Start Label Studio (SQLite in DATA_DIR) and create or update the project."""
     from annotate.studio import server
 
     info = server.start(host=host, port=port, data_dir=data_dir, project=project, overlap=overlap)
     out.print(server.describe(info), soft_wrap=True)
+    if serve_model is not None:
+        from annotate.studio import connect
+
+        os.environ["ANNOTATE_STUDIO_DIR"] = str(data_dir)
+        backend = connect.start_backend(serve_model, data_dir=data_dir, port=serve_port)
+        result = connect.connect_backend(
+            backend["url"], project=project, basic_auth=backend.get("auth")
+        )
+        out.print(connect.describe(result), soft_wrap=True)
+
+
+@studio_app.command("connect")
+def studio_connect(
+    url: Annotated[str, typer.Argument(help="Where `annotate serve` answers (http://HOST:PORT).")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    interactive: Annotated[
+        bool, typer.Option(help="Suggest other occurrences of what an annotator marks.")
+    ] = True,
+    title: Annotated[str, typer.Option(help="The backend's name in Label Studio.")] = "annotate",
+) -> None:
+    """Register a running `annotate serve` with the project (Settings -> Model), idempotently.
+
+    The backend's basic auth, if any, is read from env ANNOTATE_SERVE_AUTH (USER:PASSWORD)."""
+    from annotate.serve.app import parse_basic_auth
+    from annotate.studio import connect
+
+    auth = parse_basic_auth(os.environ.get("ANNOTATE_SERVE_AUTH"))
+    result = connect.connect_backend(
+        url, project=project, title=title, interactive=interactive, basic_auth=auth
+    )
+    out.print(connect.describe(result), soft_wrap=True)
 
 
 @studio_app.command("stop")
 def studio_stop(data_dir: DataDir = STUDIO_DIR) -> None:
-    """Stop the server that `annotate studio start` started."""
-    from annotate.studio import server
+    """Stop the server that `annotate studio start` started (and its --serve backend)."""
+    from annotate.studio import connect, server
 
+    stopped = connect.stop_backend(data_dir)
+    if stopped:
+        out.print(stopped, soft_wrap=True)
     out.print(server.stop(data_dir=data_dir), soft_wrap=True)
 
 

@@ -145,13 +145,10 @@ async def read_json(request: Request, limit: int) -> Any:
     """The JSON body, refusing more than `limit` bytes as soon as that is known."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise BodyTooLarge(
-                    f"request body of {declared} bytes is over the {limit}-byte limit"
-                )
-        except ValueError:
-            raise RequestError("bad Content-Length header") from None
+        if not declared.isdigit():
+            raise RequestError("bad Content-Length header")
+        if int(declared) > limit:
+            raise BodyTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -34,6 +34,17 @@ STATE = "server.json"
 LOG = "server.log"
 DEFAULT_USERNAME = "admin@annotate.local"
 START_TIMEOUT = float(os.environ.get("ANNOTATE_STUDIO_START_TIMEOUT", "300"))
+# Label Studio refuses ML backends and webhooks on private and loopback addresses (SSRF
+# protection). `annotate serve` listens on 127.0.0.1 beside the local server, so that server
+# gets Label Studio's own list of banned networks minus loopback: every other private,
+# link-local or reserved network stays refused.
+SSRF_BANNED_BUT_LOOPBACK = (
+    "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,169.254.0.0/16,172.16.0.0/12,192.0.0.0/24,"
+    "192.0.2.0/24,192.88.99.0/24,192.168.0.0/16,198.18.0.0/15,198.51.100.0/24,203.0.113.0/24,"
+    "224.0.0.0/4,233.252.0.0/24,240.0.0.0/4,255.255.255.255/32,::/128,::ffff:0:0/96,"
+    "::ffff:0:0:0/96,64:ff9b::/96,64:ff9b:1::/48,100::/64,2001:0000::/32,2001:20::/28,"
+    "2001:db8::/32,2002::/16,fc00::/7,fe80::/10,ff00::/8"
+)
 
 
 # ---- where things are ------------------------------------------------------------------
@@ -190,6 +201,8 @@ def _child_env(creds: dict[str, str], data_dir: Path) -> dict[str, str]:
             "COLLECT_ANALYTICS": "false",
             "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
             "PYTHONUNBUFFERED": "1",
+            "USE_DEFAULT_BANNED_SUBNETS": "false",
+            "USER_ADDITIONAL_BANNED_SUBNETS": SSRF_BANNED_BUT_LOOPBACK,
         }
     )
     return env
