@@ -24,7 +24,7 @@ from conftest import free_port
 from annotate.documents import Document
 from annotate.formats.labelstudio import prediction_from_record
 from annotate.schema import load_schema
-from annotate.score import score_documents
+from annotate.scoring import score_records
 
 pytestmark = pytest.mark.studio
 
@@ -279,7 +279,7 @@ def test_label_studio_retrieves_the_models_predictions(studio, backend, tiny):
     for task_id, (doc_id, text) in zip(ids, (("seed", seed), ("short", SHORT)), strict=True):
         (pred,) = task_predictions(studio, task_id)
         assert pred["model_version"] == version
-        (record,) = score_documents([Document(doc_id, text)], model)
+        (record,) = score_records([Document(doc_id, text)], model)
         expected = prediction_from_record(record, schema, version, text=text)
         assert pred["result"] == expected["result"]
         assert pred["score"] == pytest.approx(expected["score"])

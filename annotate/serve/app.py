@@ -100,6 +100,7 @@ class ServedModel:
         started = time.perf_counter()
         try:
             model = self._loader(self.model_dir)
+            _warm_up(model, self.info, self.schema)
         except Exception as exc:  # BadInput (hash, label config) or a broken file
             self._error = f"cannot load the model in {self.model_dir}: {exc}"
             log.error("%s", self._error)
@@ -122,6 +123,7 @@ class ServedModel:
         """Load the model in `model_dir` (in the caller's thread) and serve it from now on."""
         info = read_model_info(model_dir)
         model = self._loader(model_dir)
+        _warm_up(model, info, self.schema)
         with self._lock:
             self._model, self.info, self.model_dir = model, info, Path(model_dir)
             self._error = None
@@ -130,6 +132,12 @@ class ServedModel:
         self._ready.set()
         log.info("now serving %s from %s", info["model_version"], model_dir)
         return info["model_version"]
+
+
+def _warm_up(model: Any, info: dict[str, Any], schema: Schema) -> None:
+    """One small prediction, so the first request does not pay for lazy set-up."""
+    text = "A warm-up sentence, so that the first real request is as fast as the others."
+    answer({"tasks": [{"id": 0, "data": {"text": text}}]}, model, info, schema)
 
 
 def _load_model(model_dir: Path):

@@ -25,7 +25,7 @@ from annotate.documents import Document
 from annotate.errors import BadInput
 from annotate.formats.labelstudio import check_prediction, prediction_from_record
 from annotate.schema import FRAME_CONTROL, SPAN_CONTROL, TEXT_OBJECT, Schema, schema_from_xml
-from annotate.score import score_documents
+from annotate.scoring import score_records
 
 MAX_SUGGESTIONS = 500  # a marked "the" should not flood the screen
 
@@ -104,7 +104,7 @@ def task_records(docs: Iterable[Document], model: Any) -> Iterator[dict]:
     """Score records, each document on its own: repeats within the task, not across the
     batch Label Studio happens to send."""
     for doc in docs:
-        yield from score_documents([doc], model)
+        yield from score_records([doc], model)
 
 
 def predictions(
