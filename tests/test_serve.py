@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -294,7 +295,7 @@ def test_label_studio_retrieves_the_models_predictions(studio, backend, tiny):
     assert any(r.get("from_name") == "frame" for r in seed_pred["result"])
 
     project = studio.api().get(f"/api/projects/{pid}/")
-    assert project["show_collab_predictions"] and project["evaluate_predictions_automatically"]
+    assert project["show_collab_predictions"] and not project["evaluate_predictions_automatically"]
     assert project["model_version"] == "annotate"
 
 
@@ -408,3 +409,77 @@ def test_annotations_retrain_in_the_background(studio, tiny, tmp_path):
         assert AUTH[1] not in b.log.read_text()
     finally:
         stop_serve(b)
+
+
+# ---- in the browser ----------------------------------------------------------------------------
+
+BROWSER_TEXT = (
+    "Shameless cowards run the council.\n"
+    "The mayor said the budget is fine, and the shameless cowards agreed.\n"
+    "Nobody trusts these SHAMELESS COWARDS any more; shameless, cowards all."
+)
+
+
+@pytest.mark.browser
+def test_annotator_sees_the_models_spans_and_suggested_occurrences(studio, backend, tmp_path):
+    import browser_helpers as bh
+
+    missing = bh.chromium_missing_reason()
+    if missing:
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    article = REPO.parent / "shared" / "data" / "ptc" / "train-articles" / "article758472954.txt"
+    if not article.is_file():
+        pytest.skip("../shared/data/ptc not present")
+    text = article.read_text(encoding="utf-8") + "\n\n" + BROWSER_TEXT
+    title, pid, (task_id,) = new_project(studio, [{"data": {"text": text}}])
+    done = connect(studio, backend.url, title)
+    assert done.returncode == 0, done.stderr
+    artifacts = Path(os.environ.get("ANNOTATE_ARTIFACTS", tmp_path))
+    with sync_playwright() as p:
+        browser = bh.launch(p)
+        page = browser.new_page(viewport=bh.VIEWPORT)
+        try:
+            bh.login(page, studio.url, studio.username, studio.password)
+            bh.open_task(page, studio.url, pid, task_id)  # opening it asks the backend
+            (pred,) = task_predictions(studio, task_id)
+            expected = sorted(
+                (r["value"]["start"], r["value"]["end"])
+                for r in pred["result"]
+                if r.get("type") == "labels"
+            )
+            shown = sorted((r["start"], r["end"]) for r in bh.regions(page))
+            bh.screenshot(page, artifacts / "serve-predictions.png")
+            assert expected and shown == expected, (shown, expected)
+            page.get_by_test_id("bottombar-auto-annotation-toggle").click()
+            page.evaluate("document.activeElement && document.activeElement.blur()")  # hotkeys
+            page.wait_for_timeout(500)
+            start = text.index("Shameless cowards")
+            end = start + len("Shameless cowards")
+            before = {r["id"] for r in bh.regions(page)}
+            page.keyboard.press("l")
+            assert bh.active_labels(page) == ["Loaded language"]
+            with page.expect_response(lambda r: "interactive-annotating" in r.url) as resp:
+                assert bh.select_text(page, text, start, end) == "Shameless cowards"
+            assert resp.value.ok
+            phrase = re.compile(r"shameless\W+cowards(?!\w)", re.IGNORECASE)
+            others = [m.span() for m in phrase.finditer(text) if m.start() != start]
+            assert (
+                len(others) == 3
+            )  # "shameless cowards", "SHAMELESS COWARDS", "shameless, cowards"
+            page.wait_for_function(
+                "n => document.querySelectorAll('.lsf-richtext__container .htx-highlight').length"
+                " > n",
+                arg=len(before) + 3,
+                timeout=15_000,
+            )
+            page.wait_for_timeout(500)
+            bh.screenshot(page, artifacts / "serve-suggestions.png")
+            new_regions = [r for r in bh.regions(page) if r["id"] not in before]
+            assert sorted((r["start"], r["end"]) for r in new_regions) == sorted(
+                [(start, end), *others]
+            ), new_regions
+            assert {r["label"] for r in new_regions} == {"Loaded language"}
+        finally:
+            browser.close()

@@ -147,6 +147,8 @@ def occurrence_suggestions(text: str, context: Any, schema: Schema) -> list[dict
     for res in results:
         if not isinstance(res, dict) or res.get("from_name") != SPAN_CONTROL:
             continue
+        if res.get("origin") == "prediction":
+            continue  # Label Studio sends the model's own regions of that label along
         value = res.get("value")
         if not isinstance(value, dict):
             continue

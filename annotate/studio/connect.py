@@ -132,7 +132,9 @@ def connect_backend(
     settings = {
         "show_collab_predictions": True,
         "model_version": title,
-        "evaluate_predictions_automatically": True,
+        # True would also ask for predictions on every data-manager page load, racing the
+        # request of the task being opened: the same prediction stored twice
+        "evaluate_predictions_automatically": False,
     }
     changes = {k: v for k, v in settings.items() if proj.get(k) != v}
     if changes:
