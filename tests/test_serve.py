@@ -483,3 +483,68 @@ def test_annotator_sees_the_models_spans_and_suggested_occurrences(studio, backe
             assert {r["label"] for r in new_regions} == {"Loaded language"}
         finally:
             browser.close()
+
+
+# ---- the retrainer on its own --------------------------------------------------------------------
+
+FAKE_PYTHON = """#!/bin/sh
+# stands in for `python -m annotate pull|train ...`: logs the call, takes a while
+echo "$@" >> "$CALLS"
+sleep 1
+case "$3" in
+  pull) [ -n "$FAIL_PULL" ] && { echo "error: no such project" >&2; exit 2; }
+        out="$7"; mkdir -p "$out" ;;
+  train) while [ "$1" != "--out" ]; do shift; done
+         mkdir -p "$2"; echo '{"model_version": "v'$(date +%s%N)'"}' > "$2/model.json" ;;
+esac
+"""
+
+
+def fake_retrainer(tmp_path: Path, monkeypatch, **kw):
+    from annotate.serve.retrain import Retrainer
+
+    python = tmp_path / "python"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    monkeypatch.setenv("CALLS", str(tmp_path / "calls"))
+    swapped = []
+
+    def on_model(path: Path) -> str:
+        swapped.append(path)
+        return json.loads((path / "model.json").read_text())["model_version"]
+
+    r = Retrainer(models_dir=tmp_path / "models", on_model=on_model, python=str(python), **kw)
+    return r, swapped
+
+
+def test_triggers_during_a_run_merge_into_one_next_run(tmp_path, monkeypatch):
+    r, swapped = fake_retrainer(tmp_path, monkeypatch, every=2, keep=2, base=[tmp_path])
+    assert r.annotation("p", counts=True)["status"] == "counted"
+    assert r.annotation("p", counts=True)["status"] == "training"  # the 2nd starts a run
+    time.sleep(0.3)
+    for _ in range(6):  # three more triggers while it runs: one next run
+        r.annotation("q", counts=True)
+    r.start_training("p")
+    assert r.status()["queued"]
+    assert r.wait(60)
+    assert r.runs == 2 and r.failures == 0 and len(swapped) == 2
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert [c.split()[2] for c in calls] == ["pull", "train", "pull", "pull", "train"]
+    assert "--project q" in calls[3] and str(tmp_path) in calls[4]  # both projects, the base
+    for _ in range(3):  # the oldest retrained models go, the newest `keep` stay
+        r.start_training("p")
+        assert r.wait(60)
+    kept = sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith("."))
+    assert len(kept) == 2 and kept[-1] == swapped[-1].name
+
+
+def test_a_failed_training_keeps_the_old_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIL_PULL", "1")
+    r, swapped = fake_retrainer(tmp_path, monkeypatch, every=1)
+    r.annotation("p", counts=True)
+    assert r.wait(60)
+    status = r.status()
+    assert status["failures"] == 1 and status["runs"] == 0 and not swapped
+    assert "no such project" in status["last_error"] and "status 2" in status["last_error"]
+    r.annotation("p", counts=False)  # a deleted annotation does not count
+    assert r.status()["annotations_since_last_run"] == 0 and not r.status()["running"]
