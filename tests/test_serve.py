@@ -411,6 +411,42 @@ def test_annotations_retrain_in_the_background(studio, tiny, tmp_path):
         stop_serve(b)
 
 
+def test_studio_start_serve_runs_the_backend_beside_the_server(studio, tiny):
+    """`annotate studio start --serve MODEL`: serve in the background, recorded in the data
+    dir, connected to the project; again: the same process, nothing changed."""
+    from annotate.studio import connect as connecting
+
+    env = {k: v for k, v in os.environ.items() if k not in studio.env}
+    port = free_port()
+    title = studio.new_project("serve-start")
+    cmd = [
+        sys.executable, "-m", "annotate", "studio", "start", "--data-dir", str(studio.data_dir),
+        "--port", studio.url.rsplit(":", 1)[1], "--project", title,
+        "--serve", str(tiny), "--serve-port", str(port),
+    ]  # fmt: skip
+    try:
+        first = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert first.returncode == 0, first.stderr
+        assert "connected" in first.stdout
+        state = json.loads((studio.data_dir / "serve.json").read_text())
+        url = f"http://127.0.0.1:{port}"
+        assert state["url"] == url
+        assert requests.get(url + "/health", timeout=10).json()["model_version"] == model_version(
+            tiny
+        )
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
+        assert json.loads((studio.data_dir / "serve.json").read_text())["pid"] == state["pid"]
+        pid = studio.api().find_project(title)["id"]
+        assert [b["url"] for b in studio.api().get("/api/ml", params={"project": pid})] == [url]
+    finally:
+        stopped = connecting.stop_backend(studio.data_dir)
+    assert stopped and str(state["pid"]) in stopped
+    assert not (studio.data_dir / "serve.json").exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/health", timeout=5)
+
+
 # ---- in the browser ----------------------------------------------------------------------------
 
 BROWSER_TEXT = (
