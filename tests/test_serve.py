@@ -257,6 +257,22 @@ def test_interactive_answer_is_every_other_occurrence(backend):
         assert x["from_name"] == "technique" and x["type"] == "labels"
 
 
+def test_serve_refuses_a_model_for_another_label_config(tiny, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    info = json.loads((model / "model.json").read_text())
+    info["label_config_sha256"] = "0" * 64
+    (model / "model.json").write_text(json.dumps(info))
+    done = subprocess.run(
+        [sys.executable, "-m", "annotate", "serve", "--model", str(model), "--port", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "another label config" in done.stderr and "Traceback" not in done.stderr
+
+
 # ---- with Label Studio -------------------------------------------------------------------------
 
 

@@ -86,10 +86,21 @@ class ServedModel:
         self._lock = threading.Lock()
         self.versions = [self.info["model_version"]]
         self.schema: Schema = load_schema()
+        if self.info.get("label_config_sha256") != self.schema.sha256:
+            raise BadInput(
+                f"the model was trained for another label config than {self.schema.path}; "
+                "retrain it with `annotate train`",
+                self.model_dir,
+            )
 
     @property
     def model_version(self) -> str:
         return self.info["model_version"]
+
+    @property
+    def error(self) -> str | None:
+        """Why no model could be loaded, if it could not."""
+        return self._error
 
     def load_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self._load_first, name="load-model", daemon=True)
@@ -241,9 +252,11 @@ def create_app(
 
     async def health(request: Request) -> JSONResponse:
         body: dict[str, Any] = {"status": "UP", "model_version": served.model_version}
+        if served.error:
+            body.update(status="ERROR", error=served.error)
         if retrainer is not None:
             body["training"] = retrainer.status()
-        return JSONResponse(body)
+        return JSONResponse(body, status_code=503 if served.error else 200)
 
     async def setup(request: Request) -> JSONResponse:
         body = await read_json(request, max_body)
