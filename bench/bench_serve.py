@@ -166,6 +166,7 @@ def main() -> None:
                 "p95": ms(percentile(lat, 0.95)),
                 "mean": ms(statistics.mean(lat)),
             }
+            results["predict_5kb_ms"]["in_process"] = in_process(model, docs[: args.requests], xml)
             batch = {
                 "tasks": [{"id": i, "data": {"text": docs[i]}} for i in range(args.tasks)],
                 "label_config": xml,
@@ -186,6 +187,23 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def in_process(model_dir: Path, docs: list[str], xml: str) -> dict:
+    """The same /predict work without HTTP (`serve.predict.answer` in this process): what
+    the model and the converters cost, apart from the server and the machine's other load."""
+    from annotate.learn.model import Model
+    from annotate.schema import load_schema
+    from annotate.serve.predict import answer
+
+    model, schema = Model.load(model_dir), load_schema()
+    lat = []
+    for i, text in enumerate(docs):
+        body = {"tasks": [{"id": i, "data": {"text": text}}], "label_config": xml}
+        t = time.perf_counter()
+        answer(body, model, model.info, schema)
+        lat.append(time.perf_counter() - t)
+    return {"p50": ms(percentile(lat, 0.5)), "p95": ms(percentile(lat, 0.95))}
 
 
 def retrieve_through_label_studio(tmp: Path, backend: str, docs: list[str]) -> dict:
