@@ -4,7 +4,8 @@
 the REST API (the body label-studio-sdk's `ml.create` sends to `POST /api/ml`), and switches
 on what makes annotators see the model: `show_collab_predictions`, the project's
 `model_version` set to the backend's title (Label Studio then asks the backend for
-predictions of its current version), `evaluate_predictions_automatically`. It also makes
+predictions of its current version when a task is opened or retrieved; it leaves
+`evaluate_predictions_automatically` off, see `connect_backend`). It also makes
 sure the backend's `/webhook` is registered (with the basic-auth header when there is one),
 which is how submitted annotations reach the retrainer. Running it again changes nothing
 that is already right: one backend per URL, one webhook.
