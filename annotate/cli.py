@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from annotate.errors import BadInput, StudioError
+from annotate.serve import commands as serve_commands
 
 app = typer.Typer(
     help="Annotate and detect propaganda, repeated passages and framing in news text.",
@@ -33,6 +34,7 @@ import_app = typer.Typer(
 )
 app.add_typer(studio_app, name="studio")
 app.add_typer(import_app, name="import")
+serve_commands.register(app, studio_app)  # annotate serve, annotate studio connect
 
 err = Console(stderr=True, soft_wrap=True)  # one message per line, never cut mid-path
 out = Console()
@@ -73,13 +75,7 @@ def studio_start(
             help="Annotators per task (for agreement); default: keep the project's (new: 1).",
         ),
     ] = None,
-    serve_model: Annotated[
-        Path | None,
-        typer.Option(
-            "--serve",
-            help="Also run `annotate serve` on this model in the background and connect it.",
-        ),
-    ] = None,
+    serve: Annotated[Path | None, typer.Option(help="Also serve this model, connected.")] = None,
     serve_port: Annotated[int, typer.Option(help="Port of the --serve backend.")] = 9090,
 ) -> None:
     """Start Label Studio (SQLite in DATA_DIR) and create or update the project."""
@@ -87,48 +83,14 @@ def studio_start(
 
     info = server.start(host=host, port=port, data_dir=data_dir, project=project, overlap=overlap)
     out.print(server.describe(info), soft_wrap=True)
-    if serve_model is not None:
-        from annotate.studio import connect
-
-        os.environ["ANNOTATE_STUDIO_DIR"] = str(data_dir)
-        backend = connect.start_backend(serve_model, data_dir=data_dir, port=serve_port)
-        result = connect.connect_backend(
-            backend["url"], project=project, basic_auth=backend.get("auth")
-        )
-        out.print(connect.describe(result), soft_wrap=True)
-
-
-@studio_app.command("connect")
-def studio_connect(
-    url: Annotated[str, typer.Argument(help="Where `annotate serve` answers (http://HOST:PORT).")],
-    project: ProjectOpt = DEFAULT_PROJECT,
-    interactive: Annotated[
-        bool, typer.Option(help="Suggest other occurrences of what an annotator marks.")
-    ] = True,
-    title: Annotated[str, typer.Option(help="The backend's name in Label Studio.")] = "annotate",
-) -> None:
-    """Register a running `annotate serve` with the project (Settings -> Model), idempotently.
-
-    The backend's basic auth, if any, is read from env ANNOTATE_SERVE_AUTH (USER:PASSWORD)."""
-    from annotate.serve.app import parse_basic_auth
-    from annotate.studio import connect
-
-    auth = parse_basic_auth(os.environ.get("ANNOTATE_SERVE_AUTH"))
-    result = connect.connect_backend(
-        url, project=project, title=title, interactive=interactive, basic_auth=auth
-    )
-    out.print(connect.describe(result), soft_wrap=True)
+    if serve is not None:
+        out.print(serve_commands.start_and_connect(serve, data_dir, serve_port, project))
 
 
 @studio_app.command("stop")
 def studio_stop(data_dir: DataDir = STUDIO_DIR) -> None:
     """Stop the server that `annotate studio start` started (and its --serve backend)."""
-    from annotate.studio import connect, server
-
-    stopped = connect.stop_backend(data_dir)
-    if stopped:
-        out.print(stopped, soft_wrap=True)
-    out.print(server.stop(data_dir=data_dir), soft_wrap=True)
+    out.print(serve_commands.stop_studio(data_dir), soft_wrap=True)
 
 
 @studio_app.command("status")
@@ -461,52 +423,6 @@ def audit(
     )
     for table in auditing.audit_tables(result, top=top):
         out.print(table)
-
-
-@app.command()
-def serve(
-    model: Annotated[Path, typer.Option(help="Trained model directory to serve.")],
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9090,
-    base: Annotated[
-        list[Path] | None,
-        typer.Option(help="Corpus directory trained on beside the project (repeatable)."),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(help="Training config for retraining (default: models/default.toml)."),
-    ] = None,
-    retrain_every: Annotated[
-        int, typer.Option(min=1, help="Retrain after this many submitted annotations.")
-    ] = 20,
-    keep: Annotated[int, typer.Option(min=1, help="Retrained model directories kept.")] = 3,
-    models_dir: Annotated[
-        Path | None, typer.Option(help="Where retrained models go (default: MODEL-retrained/).")
-    ] = None,
-    basic_auth: Annotated[
-        str | None,
-        typer.Option(
-            help="USER:PASSWORD required from callers (better: env ANNOTATE_SERVE_AUTH, "
-            "which other users cannot read in the process list)."
-        ),
-    ] = None,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (MB).")] = 64,
-) -> None:
-    """Serve the model as a Label Studio ML backend (predictions, interactive, retraining)."""
-    from annotate.serve import app as serving
-
-    serving.run(
-        model,
-        host=host,
-        port=port,
-        base=base or [],
-        config=config,
-        retrain_every=retrain_every,
-        keep=keep,
-        models_dir=models_dir,
-        basic_auth=basic_auth or os.environ.get("ANNOTATE_SERVE_AUTH") or None,
-        max_body=int(max_body_mb * 1024 * 1024),
-    )
 
 
 def _terminate(signum, frame) -> None:

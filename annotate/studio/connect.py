@@ -252,6 +252,7 @@ def start_backend(
     host: str = "127.0.0.1",
     port: int = 9090,
     extra_args: list[str] | None = None,
+    basic_auth: tuple[str, str] | None = None,
     timeout: float = START_TIMEOUT,
 ) -> dict[str, Any]:
     """Run `annotate serve --model MODEL_DIR` in the background (or keep the one running for
@@ -267,10 +268,7 @@ def start_backend(
         if state.get("model") == str(model_dir) and state.get("url") == url:
             return {**state, "started": False}
         stop_backend(data_dir)
-    from annotate.serve.app import parse_basic_auth
-
-    auth = parse_basic_auth(os.environ.get("ANNOTATE_SERVE_AUTH"))
-    headers = _auth_header(auth)
+    headers = _auth_header(basic_auth)
     if _healthy(url, headers):
         raise StudioError(f"something already answers at {url}; choose another --serve-port")
     cmd = [sys.executable, "-m", "annotate", "serve", "--model", str(model_dir)]
@@ -299,7 +297,7 @@ def start_backend(
                 f"annotate serve exited with status {proc.returncode}: " + " | ".join(tail)
             )
         if _healthy(url, headers):
-            return {**state, "started": True, "auth": auth}
+            return {**state, "started": True}
         time.sleep(0.5)
     stop_backend(data_dir)
     raise StudioError(f"annotate serve did not answer at {url} within {timeout:.0f} s")
