@@ -44,17 +44,9 @@ def tiny(tmp_path_factory) -> Path:
     """A real model trained on 20 SemEval-2023 articles; its root has train/ and tiny.toml."""
     if not SEMEVAL.is_dir():
         pytest.skip("../shared/data/semeval2023 not present")
-    import learn_helpers
+    from learn_helpers import tiny_semeval_model
 
-    # Without the per-technique sentence classifiers: on 20 articles their rule tuning fails
-    # at main fd6f0c8 (TypeError in rules.mix; test_score's real-model test fails the same
-    # way). These tests are about serving whatever model there is.
-    config = learn_helpers.TINY_CONFIG.replace(
-        "[tagger]\n", "[tagger]\ntechnique_sentences = false\n"
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(learn_helpers, "TINY_CONFIG", config)
-        return learn_helpers.tiny_semeval_model(tmp_path_factory.mktemp("serve-model"))
+    return tiny_semeval_model(tmp_path_factory.mktemp("serve-model"))
 
 
 class Backend:
