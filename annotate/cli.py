@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from annotate.errors import BadInput, StudioError
-from annotate.serve import commands as serve_commands
+from annotate.studio.project import DEFAULT_TITLE
 
 app = typer.Typer(
     help="Annotate and detect propaganda, repeated passages and framing in news text.",
@@ -43,7 +43,7 @@ Paths = Annotated[
     list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")
 ]
 ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project title.")]
-DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT", "Propaganda and framing")
+DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT") or DEFAULT_TITLE
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
 STUDIO_DIR = Path(os.environ.get("ANNOTATE_STUDIO_DIR", ".studio"))  # also where push/pull look
 
@@ -88,9 +88,20 @@ def studio_start(
 
 
 @studio_app.command("stop")
-def studio_stop(data_dir: DataDir = STUDIO_DIR) -> None:
-    """Stop the server that `annotate studio start` started (and its --serve backend)."""
-    out.print(serve_commands.stop_studio(data_dir), soft_wrap=True)
+def studio_stop(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Stop the server this data dir records (even with LABEL_STUDIO_URL set); "
+            "default: $ANNOTATE_STUDIO_DIR or .studio.",
+        ),
+    ] = None,
+) -> None:
+    """Stop the server that `annotate studio start` started."""
+    from annotate.studio import server
+
+    out.print(server.stop(data_dir=data_dir), soft_wrap=True)
 
 
 @studio_app.command("status")
@@ -117,7 +128,7 @@ def studio_add_user(
     """Give an annotator an account on the server (invite link, or account with a password)."""
     import secrets
 
-    from annotate.studio import client
+    from annotate.studio import accounts
 
     os.environ["ANNOTATE_STUDIO_DIR"] = str(data_dir)
     secret = None
@@ -134,7 +145,7 @@ def studio_add_user(
             secret = sys.stdin.readline().rstrip("\n")
         if not secret:
             secret, generated = secrets.token_urlsafe(12), True
-    result = client.add_user(email, secret)
+    result = accounts.add_user(email, secret)
     if not result["created"]:
         out.print(f"Send {email} this sign-up link (anyone who has it can join):", soft_wrap=True)
         out.print(result["invite_url"], soft_wrap=True, highlight=False)
@@ -165,10 +176,19 @@ def push(
     ] = None,
 ) -> None:
     """Import documents as Label Studio tasks, with repeated-passage pre-annotations."""
-    from annotate.studio import client
+    from annotate import roundtrip
 
-    report = client.push(paths, project=project, model=model, batch_size=batch_size, select=select)
-    out.print(report, soft_wrap=True)
+    s = roundtrip.push_documents(
+        paths, project=project, model=model, batch_size=batch_size, select=select
+    )
+    removed = s.get("duplicates_removed")
+    out.print(
+        f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
+        f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
+        f"({s['model_version']}). Open {s['url']}"
+        + (f" ({removed} duplicate task(s) of a concurrent push removed)" if removed else ""),
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -176,10 +196,17 @@ def pull(
     out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
-    """Export every task and its annotations (all annotators) into a corpus."""
-    from annotate.studio import client
+    """Export every annotated task (all annotators) into a corpus."""
+    from annotate.studio.pull import pull_corpus
 
-    out.print(client.pull(out_dir, project=project), soft_wrap=True)
+    s = pull_corpus(out_dir, project=project)
+    out.print(
+        f"wrote {s['out']}: {s['documents']} annotated document(s) of {s['tasks']} task(s), "
+        f"{s['annotations']} annotation(s) by {len(s['annotators'])} annotator(s) "
+        f"({s['skipped']} skipped left out), {s['spans']} span(s), "
+        f"{s['doc_labels']} frame label(s)",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -188,9 +215,41 @@ def review(
     top: Annotated[int, typer.Option(help="How many of the most disputed documents.")] = 20,
 ) -> None:
     """Show a reviewer the documents where annotators disagree most, every version side by side."""
-    from annotate import review as reviewing
+    from annotate import roundtrip
 
-    out.print(reviewing.review_table(reviewing.review(project, top=top)))
+    out.print(_review_table(roundtrip.review(project, top=top)))
+
+
+def _review_table(result: dict):
+    """A rich table of the documents set up for review."""
+    from rich.table import Table
+
+    from annotate.studio.review import VIEW_TITLE
+
+    table = Table(
+        title=(
+            f"{len(result['for_review'])} document(s) for review in {result['project']!r} "
+            f"({result['with_two_or_more_annotators']} with two or more annotators). "
+            f"Open the '{VIEW_TITLE}' tab: {result['url']}"
+        ),
+        title_justify="left",
+    )
+    for column in ("rank", "doc", "annotators", "spans", "frames", "disagreement"):
+        table.add_column(column)
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for rank, d in enumerate(result["for_review"], 1):
+        table.add_row(
+            str(rank),
+            d["doc_id"],
+            ", ".join(d["annotators"]),
+            fmt(d["spans"]),
+            fmt(d["frames"]),
+            fmt(d["disagreement"]),
+        )
+    return table
 
 
 # ---- import ----------------------------------------------------------------------------
@@ -337,10 +396,12 @@ def run_score(
     loaded = load_model(model)
     send_to = None
     if push:
-        from annotate.studio.client import push_predictions
+        from annotate.studio import tasks
 
         version = scoring.model_version(loaded)
-        send_to = functools.partial(push_predictions, project=project, model_version=version)
+        send_to = functools.partial(
+            tasks.push_score_records, project=project, model_version=version
+        )
     summary = scoring.score(paths, loaded, out, send_to=send_to, **options)
     line = (
         f"scored {summary['documents']} documents in {summary['seconds']:.1f} s "

@@ -32,14 +32,15 @@ OUT = REPO / "bench" / "out" / "studio.json"
 
 CHILD = r"""
 import json, resource, sys, time
-from annotate.studio import client
+from annotate.roundtrip import push_documents
+from annotate.studio.pull import pull_corpus
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 if args["op"] == "push":
-    result = client.push_documents([args["path"]], project=args["project"],
-                                   batch_size=args["batch_size"])
+    result = push_documents([args["path"]], project=args["project"],
+                            batch_size=args["batch_size"])
 else:
-    result = client.pull_corpus(args["path"], project=args["project"])
+    result = pull_corpus(args["path"], project=args["project"])
 seconds = time.perf_counter() - t0
 print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(
     resource.RUSAGE_SELF).ru_maxrss / 1024, "result": result}))
@@ -117,7 +118,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))
     from annotate.studio import server
-    from annotate.studio.client import Api
+    from annotate.studio.api import Api
 
     figures: dict = {
         "documents": args.docs,

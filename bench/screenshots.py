@@ -1,7 +1,7 @@
 """Regenerate docs/img/labeling.png: the labeling screen as an annotator sees it.
 
 Starts a throw-away Label Studio (temporary data dir, free port), pushes the seed article
-with `annotate.studio.client.push` (repeated passages pre-annotated), signs an annotator up
+with `annotate.roundtrip.push_documents` (repeated passages pre-annotated), signs an annotator up
 through the invite link, logs in through the form, opens 'Label All Tasks', labels two
 phrases with the hotkeys and takes the screenshot; then stops the server.
 
@@ -50,7 +50,9 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from annotate.studio import client, server
+    from annotate.roundtrip import push_documents
+    from annotate.studio import server
+    from annotate.studio.api import connect
 
     for key in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):
         os.environ.pop(key, None)
@@ -64,8 +66,8 @@ def main() -> None:
             creds = server.credentials(data_dir)
             os.environ["LABEL_STUDIO_URL"] = info["url"]
             os.environ["LABEL_STUDIO_API_KEY"] = creds["api_key"]
-            print(client.push([SEED], project=PROJECT))
-            api, url = client.connect()
+            print(push_documents([SEED], project=PROJECT))
+            api, url = connect()
             project_id = api.find_project(PROJECT)["id"]
             invite = api.get("/api/invite")["invite_url"]
             text = SEED.read_text(encoding="utf-8")

@@ -199,7 +199,7 @@ def studio_lane(tmp: Path, push_file: Path, push_ids: list[str], env: dict) -> N
 
     from annotate.corpus import read_corpus
     from annotate.studio import server
-    from annotate.studio.client import Api
+    from annotate.studio.api import Api
 
     data_dir = tmp / "studio"
     info = start_server(data_dir)

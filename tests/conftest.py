@@ -35,8 +35,8 @@ class Studio:
     env: dict[str, str] = field(default_factory=dict)  # LABEL_STUDIO_URL/API_KEY for the CLI
 
     def api(self):
-        """A REST client for this server (annotate.studio.client.Api)."""
-        from annotate.studio.client import Api
+        """A REST client for this server (annotate.studio.api.Api)."""
+        from annotate.studio.api import Api
 
         return Api(self.url, self.api_key)
 

@@ -25,7 +25,11 @@ import requests
 
 from annotate.corpus import corpus_sha256, read_corpus
 from annotate.errors import StudioError
-from annotate.studio import client, server
+from annotate.roundtrip import push_documents
+from annotate.studio import accounts, server
+from annotate.studio import api as studio_api
+from annotate.studio import tasks as studio_tasks
+from annotate.studio.api import Api
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -117,7 +121,7 @@ class StandIn:
 def test_busy_server_is_retried_with_backoff():
     stand_in = StandIn(busy=2)
     try:
-        api = client.Api(stand_in.url, "k" * 40)
+        api = Api(stand_in.url, "k" * 40)
         assert api.get("/api/anything") == {"ok": True}
     finally:
         stand_in.close()
@@ -131,7 +135,7 @@ def test_a_failed_read_is_retried_but_a_failed_write_is_not():
     # a task listing racing another push's deletes can get HTTP 500: reads are repeated
     stand_in = StandIn(busy=1, status=500)
     try:
-        api = client.Api(stand_in.url, "k" * 40)
+        api = Api(stand_in.url, "k" * 40)
         assert api.get("/api/tasks/") == {"ok": True}
         assert [m for m, _, _ in stand_in.requests] == ["GET", "GET"]
         stand_in.requests.clear()
@@ -143,22 +147,22 @@ def test_a_failed_read_is_retried_but_a_failed_write_is_not():
 
 
 def test_busy_server_gives_up_with_a_clear_error(monkeypatch):
-    monkeypatch.setattr(client, "RETRIES", 2)
+    monkeypatch.setattr(studio_api, "RETRIES", 2)
     stand_in = StandIn(busy=100)
     try:
         with pytest.raises(StudioError, match=r"busy \(HTTP 503\) \(after 2 attempts\)"):
-            client.Api(stand_in.url, "k" * 40).get("/api/anything")
+            Api(stand_in.url, "k" * 40).get("/api/anything")
     finally:
         stand_in.close()
     assert len(stand_in.requests) == 2
 
 
 def test_hanging_server_times_out(monkeypatch):
-    monkeypatch.setattr(client, "READ_TIMEOUT", 0.5)
-    monkeypatch.setattr(client, "RETRIES", 2)
+    monkeypatch.setattr(studio_api, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(studio_api, "RETRIES", 2)
     stand_in = StandIn(hang=5.0)
     try:
-        api = client.Api(stand_in.url, "k" * 40)
+        api = Api(stand_in.url, "k" * 40)
         t0 = time.monotonic()
         with pytest.raises(StudioError, match="did not answer in time"):
             api.get("/api/tasks/")
@@ -283,7 +287,7 @@ def test_server_killed_mid_push_and_mid_pull(own_studio, tmp_path):
 
     # 2. restart; someone annotates a task that arrived; push again: all there, once
     server.start(port=port, data_dir=data_dir, project=title)
-    api = client.Api(creds["url"], creds["api_key"])
+    api = Api(creds["url"], creds["api_key"])
     pid = api.find_project(title)["id"]
     first = next(api.tasks(pid, page_size=1))
     frame = {"from_name": "frame", "to_name": "text", "type": "choices"}
@@ -347,7 +351,7 @@ def test_two_concurrent_pushes_make_no_duplicates(studio, tmp_path):
 
 
 def _login(url: str, email: str, password: str) -> requests.Session:
-    session = client.login_session(url, email, password)
+    session = accounts.login_session(url, email, password)
     assert session is not None
     return session
 
@@ -361,7 +365,7 @@ def test_overlap_offers_a_task_to_a_second_annotator(studio, tmp_path, monkeypat
     assert info["project"]["overlap"] == 1  # Label Studio's default kept
     api = studio.api()
     pid = info["project"]["id"]
-    client.push_documents([write_jsonl(tmp_path / "d.jsonl", [1])], project=title)
+    push_documents([write_jsonl(tmp_path / "d.jsonl", [1])], project=title)
     task = next(api.tasks(pid))
     frame = {"from_name": "frame", "to_name": "text", "type": "choices"}
     api.post(
@@ -369,7 +373,7 @@ def test_overlap_offers_a_task_to_a_second_annotator(studio, tmp_path, monkeypat
         json={"result": [{**frame, "value": {"choices": ["Economic"]}}]},
     )
     email, password = f"second-{uuid.uuid4().hex[:8]}@example.org", "second-pass-1"
-    client.add_user(email, password)
+    accounts.add_user(email, password)
     second = _login(studio.url, email, password)
     project_url = f"{studio.url}/api/projects/{pid}/"
     # the second annotator is a member of the organization; overlap 1: nothing left for them
@@ -396,11 +400,11 @@ def test_duplicates_removed_keep_the_annotated_task(studio, tmp_path, monkeypatc
     for k, v in studio.env.items():
         monkeypatch.setenv(k, v)
     title = studio.new_project("dups")
-    client.push_documents([write_jsonl(tmp_path / "a.jsonl", [0])], project=title)
+    push_documents([write_jsonl(tmp_path / "a.jsonl", [0])], project=title)
     api = studio.api()
     pid = api.find_project(title)["id"]
-    mark = client.task_mark(api, pid)
-    existing = client.existing_tasks(api, pid)
+    mark = studio_tasks.task_mark(api, pid)
+    existing = studio_tasks.existing_tasks(api, pid)
     # what a concurrent push would leave: d00000 again, d00001 and d00002 twice each
     dup = [{"data": {"doc_id": f"d{i:05d}", "text": f"t{i}"}} for i in (0, 1, 1, 2, 2)]
     made = api.post(
@@ -414,11 +418,13 @@ def test_duplicates_removed_keep_the_annotated_task(studio, tmp_path, monkeypatc
         f"/api/tasks/{annotated}/annotations/",
         json={"result": [{**frame, "value": {"choices": ["Economic"]}}]},
     )
-    removed = client.remove_duplicates(api, pid, mark, existing, added=0)
+    removed = studio_tasks.remove_duplicates(api, pid, mark, existing, added=0)
     assert removed == 3
     tasks = {t["data"]["doc_id"]: t for t in api.tasks(pid)}
     assert len(list(api.tasks(pid))) == 3
     assert tasks["d00000"]["id"] == existing["d00000"]["id"]  # the old task stays
     assert tasks["d00001"]["id"] == min(made[1:3])  # the lowest id stays
     assert tasks["d00002"]["id"] == annotated  # annotated work is never deleted
-    assert client.remove_duplicates(api, pid, client.task_mark(api, pid), {}, added=0) == 0
+    assert (
+        studio_tasks.remove_duplicates(api, pid, studio_tasks.task_mark(api, pid), {}, added=0) == 0
+    )

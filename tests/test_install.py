@@ -22,7 +22,7 @@ from learn_helpers import DATA, FAST_CONFIG
 from annotate import resources
 from annotate.learn import train
 from annotate.schema import load_schema
-from annotate.studio import server
+from annotate.studio import project
 
 REPO = Path(__file__).resolve().parent.parent
 PTC = DATA / "ptc"
@@ -57,11 +57,11 @@ def test_label_config_precedence(tmp_path, monkeypatch):
 
 def test_guidelines_from_the_working_directory_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert "Annotation guidelines" in server.guidelines_html()
+    assert "Annotation guidelines" in project.guidelines_html()
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "guidelines.md").write_text("# Ours\n\nLocal rules.\n")
     assert resources.guidelines_path() == Path("docs/guidelines.md")
-    assert "<h2>Ours</h2>" in (server.guidelines_html() or "")
+    assert "<h2>Ours</h2>" in (project.guidelines_html() or "")
 
 
 def test_every_shipped_file_is_in_the_sdist_manifest():
@@ -153,7 +153,7 @@ def test_wheel_works_outside_the_repository(tmp_path):
         str(bin_dir / "python"),
         "-c",
         "import annotate, annotate.resources as r, annotate.learn.train as t, "
-        "annotate.studio.server as s; "
+        "annotate.studio.project as s; "
         "print(annotate.__file__, r.label_config_path(), t.DEFAULT_CONFIG, r.guidelines_path(), "
         "t.load_config('models/default.toml') == __import__('tomllib').loads("
         "t.DEFAULT_CONFIG.read_text()), bool(s.guidelines_html()), sep='\\n')",

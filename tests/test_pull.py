@@ -8,7 +8,8 @@ from ls_helpers import region
 
 from annotate.corpus import corpus_info, read_corpus
 from annotate.errors import BadInput
-from annotate.studio import client
+from annotate.roundtrip import push_documents
+from annotate.studio.pull import pull_corpus
 
 pytestmark = pytest.mark.studio
 
@@ -29,7 +30,7 @@ def new_project(studio, monkeypatch, tmp_path, prefix: str) -> tuple:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "first.txt").write_text("A first document, pushed the usual way.")
-    client.push_documents([folder], project=title)
+    push_documents([folder], project=title)
     api = studio.api()
     return title, api, api.find_project(title)["id"]
 
@@ -56,7 +57,7 @@ def test_pull_merges_tasks_of_one_document_in_first_seen_order(studio, monkeypat
         api.post(f"/api/tasks/{by_doc[doc_id][0]['id']}/annotations/", json={"result": []})
 
     out = tmp_path / "corpus"
-    summary = client.pull_corpus(out, project=title)
+    summary = pull_corpus(out, project=title)
     rows = list(read_corpus(out))
     assert [r["id"] for r in rows] == ["twice"] + [d for d, _ in many[:20]]
     assert summary["documents"] == 21 == corpus_info(out)["counts"]["documents"]
@@ -77,5 +78,5 @@ def test_pull_refuses_two_texts_for_one_document_and_writes_nothing(studio, monk
             api.post(f"/api/tasks/{t['id']}/annotations/", json={"result": []})
     out = tmp_path / "corpus"
     with pytest.raises(BadInput, match="different texts"):
-        client.pull_corpus(out, project=title)
+        pull_corpus(out, project=title)
     assert not out.exists()

@@ -10,17 +10,17 @@ import pytest
 from ls_helpers import region as ls_region
 
 from annotate import corpus
-from annotate.review import (
+from annotate.disagreement import disagreement, rank_disagreements
+from annotate.roundtrip import push_documents, review
+from annotate.schema import load_schema
+from annotate.studio import accounts
+from annotate.studio.api import Api
+from annotate.studio.review import (
     DISAGREEMENT_FIELD,
     RANK_FIELD,
     VIEW_TITLE,
     annotator_prediction,
-    disagreement,
-    rank_disagreements,
-    review,
 )
-from annotate.schema import load_schema
-from annotate.studio import client
 
 TEXT = "The corrupt elites lie to you every day. Vote for us. The budget passed on Tuesday."
 
@@ -105,14 +105,14 @@ def env(studio, monkeypatch):
     return studio.env
 
 
-def annotator_api(studio, email: str) -> client.Api:
+def annotator_api(studio, email: str) -> Api:
     """Create an annotator through the toolkit, log in as them, return their API client."""
     password = "pw-" + uuid.uuid4().hex[:12]
-    assert client.add_user(email, password)["created"]
-    session = client.login_session(studio.url, email, password)
+    assert accounts.add_user(email, password)["created"]
+    session = accounts.login_session(studio.url, email, password)
     assert session is not None, f"{email} cannot log in"
     token = session.get(f"{studio.url}/api/current-user/token", timeout=30).json()["token"]
-    return client.Api(studio.url, token)
+    return Api(studio.url, token)
 
 
 def region(rid: str, start: int, end: int, label: str) -> dict:
@@ -138,7 +138,7 @@ def test_review_shows_each_annotators_version_of_the_disputed_tasks(
     folder.mkdir()
     for doc_id in ("agree", "differ", "single"):
         (folder / f"{doc_id}.txt").write_text(TEXT, encoding="utf-8")
-    client.push_documents([folder], project=title)
+    push_documents([folder], project=title)
     api = studio.api()
     pid = api.find_project(title)["id"]
     tasks = {t["data"]["doc_id"]: t for t in api.tasks(pid, fields="all")}

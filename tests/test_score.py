@@ -364,7 +364,7 @@ def test_real_model_scores_join_repeats_and_match_across_workers(tiny_model, cor
 @pytest.mark.studio
 def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_path):
     from annotate.repeats import MODEL_VERSION
-    from annotate.studio import client
+    from annotate.roundtrip import push_documents
 
     for k, v in studio.env.items():
         monkeypatch.setenv(k, v)
@@ -373,7 +373,7 @@ def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_
     folder.mkdir()
     (folder / "seed.txt").write_bytes(SEED.read_bytes())
     (folder / "plain.txt").write_text("Nothing repeated in this short note at all.")
-    client.push_documents([folder], project=title)
+    push_documents([folder], project=title)
     out = tmp_path / "scores.jsonl"
     summary = run_score([folder], out=out, push=True, project=title, workers=2, batch_size=1)
     # push_documents already attached the seed's repeats (same model version)
@@ -406,7 +406,7 @@ def test_push_sends_repeat_predictions_to_label_studio(studio, monkeypatch, tmp_
 def test_push_is_fed_batch_by_batch_while_records_are_written(tmp_path, monkeypatch):
     """A stand-in for push_predictions (the real one is tested against a server below) sees
     each record shortly after it is written, never the whole run at once."""
-    from annotate.studio import client
+    from annotate.studio import tasks
 
     src = tmp_path / "in.jsonl"
     rows = [
@@ -428,7 +428,7 @@ def test_push_is_fed_batch_by_batch_while_records_are_written(tmp_path, monkeypa
         tmp = [p for p in tmp_path.iterdir() if p.name not in ("in.jsonl",)]
         return [line for p in tmp for line in p.read_text().splitlines()]
 
-    monkeypatch.setattr(client, "push_predictions", fake_push)
+    monkeypatch.setattr(tasks, "push_score_records", fake_push)
     real_write = outputs.JsonlWriter.write
 
     def write_and_flush(self, record):
@@ -446,12 +446,12 @@ def test_push_is_fed_batch_by_batch_while_records_are_written(tmp_path, monkeypa
 
 def test_push_failure_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch):
     from annotate.errors import StudioError
-    from annotate.studio import client
+    from annotate.studio import tasks
 
     def no_project(records, *, model_version, project="p"):
         raise StudioError("Label Studio has no project titled 'p'")
 
-    monkeypatch.setattr(client, "push_predictions", no_project)
+    monkeypatch.setattr(tasks, "push_score_records", no_project)
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"id": f"d{i}", "text": f"t {i}"}) for i in range(40)))
     out = tmp_path / "out.jsonl"

@@ -18,11 +18,15 @@ import pytest
 import requests
 from ls_helpers import region
 
-from annotate import repeats
+from annotate import repeats, roundtrip
 from annotate.corpus import read_corpus
 from annotate.errors import StudioError
 from annotate.schema import load_schema
-from annotate.studio import client, server
+from annotate.studio import accounts, server
+from annotate.studio import api as studio_api
+from annotate.studio import tasks as studio_tasks
+from annotate.studio.api import Api
+from annotate.studio.pull import pull_corpus
 
 pytestmark = pytest.mark.studio
 
@@ -55,12 +59,12 @@ def project_tasks(studio, title: str) -> list[dict]:
 def annotator_api(studio, email: str):
     """Create an annotator through the toolkit, log in as them, return their API client."""
     password = "pw-" + uuid.uuid4().hex[:12]
-    made = client.add_user(email, password)
+    made = accounts.add_user(email, password)
     assert made["created"]
-    session = client.login_session(studio.url, email, password)
+    session = accounts.login_session(studio.url, email, password)
     assert session is not None, f"{email} cannot log in"
     token = session.get(f"{studio.url}/api/current-user/token", timeout=30).json()["token"]
-    return client.Api(studio.url, token)
+    return Api(studio.url, token)
 
 
 def frames(*names: str) -> dict:
@@ -154,11 +158,11 @@ def test_signup_closed_without_invite(studio):
 
 def test_add_user_can_log_in_and_invite_link(studio, env):
     email = f"ann-{uuid.uuid4().hex[:6]}@example.org"
-    invite = client.add_user(email)
+    invite = accounts.add_user(email)
     assert not invite["created"] and "/user/signup/?token=" in invite["invite_url"]
-    assert client.add_user(email, "correct-horse-1")["created"]
-    assert client.can_log_in(studio.url, email, "correct-horse-1")
-    assert not client.can_log_in(studio.url, email, "wrong-password-1")
+    assert accounts.add_user(email, "correct-horse-1")["created"]
+    assert accounts.can_log_in(studio.url, email, "correct-horse-1")
+    assert not accounts.can_log_in(studio.url, email, "wrong-password-1")
 
 
 def test_add_user_cli_with_password_from_stdin(studio):
@@ -173,7 +177,7 @@ def test_add_user_cli_with_password_from_stdin(studio):
     )
     assert r.returncode == 0, r.stderr
     assert "stdin-password-1" not in r.stdout
-    assert client.can_log_in(studio.url, email, "stdin-password-1")
+    assert accounts.can_log_in(studio.url, email, "stdin-password-1")
 
 
 # ---- push --------------------------------------------------------------------------------------
@@ -188,9 +192,9 @@ def test_push_twice_one_task_per_document(studio, env, tmp_path):
             for i in range(5)
         },
     )
-    first = client.push_documents([folder, SEEDS], project=title, batch_size=2)
+    first = roundtrip.push_documents([folder, SEEDS], project=title, batch_size=2)
     assert first["new"] == 6 and first["already"] == 0
-    second = client.push_documents([folder, SEEDS], project=title, batch_size=2)
+    second = roundtrip.push_documents([folder, SEEDS], project=title, batch_size=2)
     assert second["new"] == 0 and second["already"] == 6
     tasks = project_tasks(studio, title)
     ids = sorted(t["data"]["doc_id"] for t in tasks)
@@ -201,7 +205,7 @@ def test_interrupted_push_can_be_rerun_and_keeps_annotations(studio, env, tmp_pa
     title = studio.new_project("resume")
     docs = {f"r{i}": f"Text {i} about the weather and the harvest in the valley." for i in range(6)}
     part = write_docs(tmp_path / "part", {k: docs[k] for k in ("r0", "r1")})
-    client.push_documents([part], project=title)
+    roundtrip.push_documents([part], project=title)
     # someone annotates r0 before the rest arrives
     task = next(t for t in project_tasks(studio, title) if t["data"]["doc_id"] == "r0")
     text = task["data"]["text"]
@@ -209,7 +213,7 @@ def test_interrupted_push_can_be_rerun_and_keeps_annotations(studio, env, tmp_pa
         f"/api/tasks/{task['id']}/annotations/", json={"result": [frames("Economic")]}
     )
     everything = write_docs(tmp_path / "all", docs)
-    again = client.push_documents([everything], project=title, batch_size=4)
+    again = roundtrip.push_documents([everything], project=title, batch_size=4)
     assert again["new"] == 4 and again["already"] == 2
     tasks = project_tasks(studio, title)
     assert sorted(t["data"]["doc_id"] for t in tasks) == sorted(docs)
@@ -220,7 +224,7 @@ def test_interrupted_push_can_be_rerun_and_keeps_annotations(studio, env, tmp_pa
 
 def test_seed_prediction_has_repetitions_and_relations(studio, env):
     title = studio.new_project("seeds")
-    summary = client.push_documents([SEEDS], project=title)
+    summary = roundtrip.push_documents([SEEDS], project=title)
     assert summary["predictions"] >= 1
     seed_id = next(SEEDS.glob("*.txt")).stem
     task = next(t for t in project_tasks(studio, title) if t["data"]["doc_id"] == seed_id)
@@ -247,7 +251,7 @@ def test_push_predictions_for_existing_tasks(studio, env, tmp_path):
     title = studio.new_project("preds")
     text = "Vote for us. They lie to you every day. Vote for us."
     folder = write_docs(tmp_path / "d", {"p1": text})
-    client.push_documents([folder], project=title)
+    roundtrip.push_documents([folder], project=title)
     record = {
         "id": "p1",
         "propaganda": 0.9,
@@ -265,9 +269,11 @@ def test_push_predictions_for_existing_tasks(studio, env, tmp_path):
         ],
     }
     missing = {"id": "not-there", "spans": []}
-    counts = client.push_predictions([record, missing], project=title, model_version="m-test")
+    counts = studio_tasks.push_score_records(
+        [record, missing], project=title, model_version="m-test"
+    )
     assert counts["pushed"] == 1 and counts["missing"] == 1
-    again = client.push_predictions([record], project=title, model_version="m-test")
+    again = studio_tasks.push_score_records([record], project=title, model_version="m-test")
     assert again["pushed"] == 0 and again["already"] == 1
     task = project_tasks(studio, title)[0]
     pred = next(p for p in task["predictions"] if p["model_version"] == "m-test")
@@ -291,9 +297,9 @@ def test_team_server_mode_uses_the_environment(studio, env, tmp_path):
 def test_studio_error_when_server_unreachable(monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "x" * 40)
-    monkeypatch.setattr(client, "RETRIES", 2)
+    monkeypatch.setattr(studio_api, "RETRIES", 2)
     with pytest.raises(StudioError, match="cannot reach Label Studio"):
-        client.push_predictions([], project="any", model_version="v")
+        studio_tasks.push_score_records([], project="any", model_version="v")
 
 
 # ---- pull --------------------------------------------------------------------------------------
@@ -304,7 +310,7 @@ def test_annotations_round_trip_with_emoji_bom_and_skips(studio, env, tmp_path):
     emoji_text = "\ufeffBreaking 😀 news: the 🇺🇸 traitors are destroying everything we love."
     plain_text = "Calm report. The committee met on Tuesday and agreed the budget."
     folder = write_docs(tmp_path / "d", {"emoji": emoji_text, "plain": plain_text})
-    client.push_documents([folder], project=title)
+    roundtrip.push_documents([folder], project=title)
     tasks = {t["data"]["doc_id"]: t for t in project_tasks(studio, title)}
     assert tasks["emoji"]["data"]["text"] == emoji_text  # BOM and emoji stored as given
 
@@ -333,7 +339,7 @@ def test_annotations_round_trip_with_emoji_bom_and_skips(studio, env, tmp_path):
     )
 
     out = tmp_path / "corpus"
-    summary = client.pull_corpus(out, project=title)
+    summary = pull_corpus(out, project=title)
     assert summary["skipped"] == 1 and summary["annotations"] == 2 and summary["documents"] == 2
     rows = {r["id"]: r for r in read_corpus(out)}
     emoji = rows["emoji"]
@@ -363,7 +369,7 @@ def test_pull_keeps_repeats_links(studio, env, tmp_path):
     sentence = "We will never surrender our freedom to the corrupt elites in the capital"
     text = f"{sentence}. Other words in between here. {sentence}!"
     folder = write_docs(tmp_path / "d", {"rep": text})
-    client.push_documents([folder], project=title)
+    roundtrip.push_documents([folder], project=title)
     task = project_tasks(studio, title)[0]
     first, second = text.index(sentence), text.rindex(sentence)
     end1, end2 = first + len(sentence), second + len(sentence)
@@ -379,7 +385,7 @@ def test_pull_keeps_repeats_links(studio, env, tmp_path):
         },
     ]
     studio.api().post(f"/api/tasks/{task['id']}/annotations/", json={"result": result})
-    client.pull_corpus(tmp_path / "c", project=title)
+    pull_corpus(tmp_path / "c", project=title)
     row = next(iter(read_corpus(tmp_path / "c")))
     spans = {(s["start"], s["end"]): (s["of_start"], s["of_end"]) for s in row["spans"]}
     assert spans == {(first, end1): (-1, -1), (second, end2): (first, end1)}

@@ -16,7 +16,7 @@ from annotate.documents import Document
 from annotate.errors import BadInput, StudioError
 from annotate.formats import labelstudio as ls
 from annotate.schema import load_schema
-from annotate.studio import server
+from annotate.studio import project, server
 
 TEXT = "Stop them now. They are coming for you. Stop them now, before it is too late."
 
@@ -297,6 +297,6 @@ def test_half_configured_team_server_is_an_error(monkeypatch):
 
 
 def test_guidelines_markdown_becomes_escaped_html():
-    html = server._markdown_to_html("# Title\n\nSome *x* <b>raw</b>\n\n- one\n- two **bold**\n")
+    html = project.markdown_to_html("# Title\n\nSome *x* <b>raw</b>\n\n- one\n- two **bold**\n")
     assert "<h2>Title</h2>" in html and "<li>two <b>bold</b></li>" in html
     assert "&lt;b&gt;raw&lt;/b&gt;" in html and "<i>x</i>" in html

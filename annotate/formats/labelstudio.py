@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from annotate import corpus
@@ -161,9 +162,16 @@ def prediction_from_record(
     return {"model_version": model_version, "score": prediction_score(record), "result": result}
 
 
+@lru_cache(maxsize=8)
+def _interface(xml: str):
+    from label_studio_sdk.label_interface import LabelInterface
+
+    return LabelInterface(xml)
+
+
 def check_prediction(prediction: dict, schema: Schema, doc_id: str = "") -> None:
     """Raise BadInput unless Label Studio's LabelInterface accepts the prediction."""
-    errors = schema.interface().validate_prediction(prediction, return_errors=True)
+    errors = _interface(schema.xml).validate_prediction(prediction, return_errors=True)
     if errors:
         raise BadInput(f"prediction for {doc_id!r} does not fit the label config: {errors[:3]}")
 

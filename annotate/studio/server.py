@@ -1,4 +1,4 @@
-"""Run a local Label Studio server (SQLite in a data dir) and keep its project in sync.
+"""Start, stop and report on the local Label Studio process (SQLite in a data dir).
 
 `start()` runs the real `label-studio` executable (`$LABEL_STUDIO_BIN`, else
 `.venv-studio/bin/label-studio` beside the package, else on PATH), bound to 127.0.0.1 by
@@ -7,7 +7,8 @@ default, with sign-up closed. The admin login (generated password and API token)
 process group are kept in `<data-dir>/server.json`; `stop()` ends exactly that process.
 
 With `LABEL_STUDIO_URL` and `LABEL_STUDIO_API_KEY` set, no local server is run: every
-command uses that (team) server instead, and `start()` only syncs the project.
+command uses that (team) server instead, and `start()` only syncs the project
+(`annotate.studio.project`, which `start()` also calls for the local server).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from typing import Any
 import requests
 
 from annotate.errors import StudioError
-from annotate.resources import guidelines_text
 from annotate.schema import PACKAGE_ROOT
+from annotate.studio.api import CREDENTIALS, Api, data_dir_path, read_json, remote
+from annotate.studio.project import DEFAULT_TITLE, sync_project
 
-CREDENTIALS = "credentials.json"
 STATE = "server.json"
 LOG = "server.log"
 DEFAULT_USERNAME = "admin@annotate.local"
@@ -48,17 +49,6 @@ SSRF_BANNED_BUT_LOOPBACK = (
 
 
 # ---- where things are ------------------------------------------------------------------
-
-
-def remote() -> tuple[str, str] | None:
-    """(url, api_key) of a team server named by the environment, or None."""
-    url = os.environ.get("LABEL_STUDIO_URL", "").strip()
-    key = os.environ.get("LABEL_STUDIO_API_KEY", "").strip()
-    if url and key:
-        return url.rstrip("/"), key
-    if url or key:
-        raise StudioError("set both LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (or neither)")
-    return None
 
 
 def label_studio_bin() -> str:
@@ -89,13 +79,6 @@ def find_label_studio_bin() -> str | None:
         return None
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def _write_private(path: Path, data: dict) -> None:
     """Write JSON readable by the owner only (created 0600, never world-readable)."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -113,7 +96,7 @@ def credentials(data_dir: str | Path) -> dict[str, str]:
     """The local login, created on first use: url, username, password, api_key."""
     data_dir = Path(data_dir)
     path = data_dir / CREDENTIALS
-    creds = _read_json(path)
+    creds = read_json(path)
     if creds and all(creds.get(k) for k in ("username", "password", "api_key")):
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
@@ -148,12 +131,6 @@ def health(url: str, timeout: float = 3.0) -> bool:
     except requests.RequestException:
         return False
     return r.status_code == 200
-
-
-def _api(url: str, api_key: str):
-    from annotate.studio.client import Api
-
-    return Api(url, api_key)
 
 
 # ---- process -----------------------------------------------------------------------------
@@ -219,8 +196,8 @@ def _log_tail(data_dir: Path, lines: int = 15) -> str:
 def start(
     host: str = "127.0.0.1",
     port: int = 8080,
-    data_dir: str | Path = ".studio",
-    project: str = "Propaganda and framing",
+    data_dir: str | Path | None = None,
+    project: str = DEFAULT_TITLE,
     *,
     timeout: float | None = None,
     overlap: int | None = None,
@@ -238,14 +215,14 @@ def start(
         url, key = team
         if not health(url, timeout=10):
             raise StudioError(f"no Label Studio answers at LABEL_STUDIO_URL={url}")
-        proj = sync_project(_api(url, key), project, overlap=overlap)
+        proj = sync_project(Api(url, key), project, overlap=overlap)
         return {"remote": True, "running": True, "url": url, "api_key": key, "project": proj}
 
-    data_dir = Path(data_dir).resolve()
+    data_dir = data_dir_path(data_dir).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)  # the database holds password hashes and API tokens
     creds = credentials(data_dir)
-    state = _read_json(data_dir / STATE)
+    state = read_json(data_dir / STATE)
     if state and _is_ours(state):  # ours and alive: maybe still starting, wait for it
         url = state["url"]
         _wait_until_answering(url, int(state["pid"]), data_dir, timeout or START_TIMEOUT)
@@ -258,7 +235,7 @@ def start(
     if creds.get("url") != url:
         creds["url"] = url
         _write_private(data_dir / CREDENTIALS, creds)
-    proj = sync_project(_api(url, creds["api_key"]), project, overlap=overlap)
+    proj = sync_project(Api(url, creds["api_key"]), project, overlap=overlap)
     info = status(data_dir)
     info.update(project=proj, started=started)
     return info
@@ -363,13 +340,20 @@ def _terminate(state: dict, grace: float = 20.0) -> bool:
     return not _alive(pid)
 
 
-def stop(data_dir: str | Path = ".studio") -> str:
-    """End the server started from this data dir (exactly that process group)."""
-    if remote():
+def stop(data_dir: str | Path | None = None) -> str:
+    """End the server that `data_dir`'s `server.json` records (exactly that process group).
+
+    A server recorded there is stopped whatever `LABEL_STUDIO_URL` says. With no data dir
+    given and a team server set, nothing is stopped. Returns what happened, in a sentence.
+    """
+    team = remote()
+    if team and data_dir is None:
         return "LABEL_STUDIO_URL is set: the team server is not ours to stop."
-    data_dir = Path(data_dir).resolve()
-    state = _read_json(data_dir / STATE)
+    data_dir = data_dir_path(data_dir).resolve()
+    state = read_json(data_dir / STATE)
     if not state:
+        if team:
+            return "LABEL_STUDIO_URL is set: the team server is not ours to stop."
         return f"no server recorded in {data_dir}"
     if not _is_ours(state):
         (data_dir / STATE).unlink(missing_ok=True)
@@ -379,15 +363,15 @@ def stop(data_dir: str | Path = ".studio") -> str:
     return f"stopped Label Studio (pid {state['pid']}) at {state['url']}"
 
 
-def status(data_dir: str | Path = ".studio") -> dict[str, Any]:
+def status(data_dir: str | Path | None = None) -> dict[str, Any]:
     """Whether the server answers, where, and where its login is kept."""
     team = remote()
     if team:
         url, key = team
         return {"remote": True, "running": health(url), "url": url, "api_key": key}
-    data_dir = Path(data_dir).resolve()
-    state = _read_json(data_dir / STATE) or {}
-    creds = _read_json(data_dir / CREDENTIALS) or {}
+    data_dir = data_dir_path(data_dir).resolve()
+    state = read_json(data_dir / STATE) or {}
+    creds = read_json(data_dir / CREDENTIALS) or {}
     url = state.get("url") or creds.get("url") or ""
     running = bool(state) and _is_ours(state) and bool(url) and health(url)
     return {
@@ -432,108 +416,3 @@ def describe(info: dict[str, Any]) -> str:
         if proj.get("overlap"):
             lines.append(f"  overlap   {proj['overlap']} annotation(s) per task")
     return "\n".join(lines)
-
-
-# ---- project -----------------------------------------------------------------------------
-
-
-def guidelines_html() -> str | None:
-    """`docs/guidelines.md` (cwd, else shipped: resources.py) as HTML for the annotator pop-up."""
-    text = guidelines_text()
-    return _markdown_to_html(text) if text is not None else None
-
-
-def _markdown_to_html(md: str) -> str:
-    """A small Markdown subset (headings, lists, paragraphs) -> HTML, text escaped."""
-    import html
-    import re
-
-    def inline(s: str) -> str:
-        s = html.escape(s)
-        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
-        s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-        return re.sub(r"(?<!\*)\*(?!\s)(.+?)\*", r"<i>\1</i>", s)
-
-    out: list[str] = []
-    para: list[str] = []
-    in_list = False
-
-    def flush() -> None:
-        nonlocal in_list
-        if para:
-            out.append(f"<p>{inline(' '.join(para))}</p>")
-            para.clear()
-        if in_list:
-            out.append("</ul>")
-            in_list = False
-
-    for line in md.splitlines():
-        stripped = line.strip()
-        heading = re.match(r"^(#{1,6})\s+(.*)$", stripped)
-        item = re.match(r"^[-*+]\s+(.*)$", stripped)
-        if not stripped:
-            flush()
-        elif heading:
-            flush()
-            level = min(len(heading.group(1)) + 1, 6)
-            out.append(f"<h{level}>{inline(heading.group(2))}</h{level}>")
-        elif item:
-            if para:
-                out.append(f"<p>{inline(' '.join(para))}</p>")
-                para.clear()
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{inline(item.group(1))}</li>")
-        else:
-            para.append(stripped)
-    flush()
-    return "\n".join(out)
-
-
-def _differs(have: Any, want: Any) -> bool:
-    if isinstance(want, str) and isinstance(have, str):
-        return have.strip() != want.strip()
-    return have != want
-
-
-def sync_project(api, title: str, schema=None, *, overlap: int | None = None) -> dict[str, Any]:
-    """Create the project titled `title`, or update its label config: exactly one by title.
-
-    `overlap` (when given) sets `maximum_annotations`: how many annotators may submit each
-    task, every task (`overlap_cohort_percentage` 100) - for inter-annotator agreement.
-    """
-    from annotate.schema import load_schema
-
-    schema = schema or load_schema()
-    instructions = guidelines_html()
-    wanted: dict[str, Any] = {"label_config": schema.xml}
-    if instructions is not None:
-        wanted.update(expert_instruction=instructions, show_instruction=True)
-    if overlap is not None:
-        wanted.update(maximum_annotations=overlap, overlap_cohort_percentage=100)
-    found = api.find_project(title)
-    if found is None:
-        body = {
-            "title": title,
-            "description": "Propaganda techniques, repeated passages and frames in news text.",
-            "show_collab_predictions": True,
-            "show_skip_button": True,
-            "enable_empty_annotation": True,
-            **wanted,
-        }
-        proj = api.post("/api/projects/", json=body)
-        action = "created"
-    else:
-        changes = {k: v for k, v in wanted.items() if _differs(found.get(k), v)}
-        if changes:
-            proj = api.patch(f"/api/projects/{found['id']}/", json=changes)
-            action = "updated"
-        else:
-            proj, action = found, "unchanged"
-    return {
-        "id": proj["id"],
-        "title": proj["title"],
-        "action": action,
-        "overlap": proj.get("maximum_annotations", 1),
-    }
