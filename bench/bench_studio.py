@@ -1,6 +1,7 @@
 """Push and pull many documents through a real local Label Studio: time and peak memory.
 
     .venv/bin/python bench/bench_studio.py [--docs 10000] [--chars 5000] [--batch-size 500]
+                                           [--annotated K] [--compare-pull] [--out FILE]
 
 Documents are synthetic (~5 KB each): words drawn at random from the vocabulary of
 `../shared/data/ptc/train-articles` (a fixed word list if that is missing), each with one
@@ -9,7 +10,12 @@ server runs in a temporary data dir on a free port. Each phase runs the toolkit 
 process (as `annotate push` / `annotate pull` would) and reports wall time and that
 process's peak RSS. Between push and pull, every task's prediction is turned into an
 annotation on the server (Label Studio's own bulk action, not timed as toolkit work), so
-pull exports 100% annotated tasks. Figures go to stdout and `bench/out/studio.json`.
+pull exports 100% annotated tasks (with `--annotated K`, only the first K tasks are
+annotated: a large project of which a little is done). `--compare-pull` also times, on the same
+project, the two ways of asking the server for the annotated tasks: the Data Manager task list
+filtered on `total_annotations` (what `annotate pull` does, pages keyed by id) and the export
+API (`/api/projects/{id}/export?exportType=JSON&download_all_tasks=false`, one answer for all).
+Figures go to stdout and `bench/out/studio.json` (or `--out`).
 """
 
 from __future__ import annotations
@@ -96,17 +102,49 @@ def run_child(op: str, path: Path, project: str, env: dict, batch_size: int) -> 
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def accept_predictions(api, project: str) -> float:
-    """Stand in for annotators: turn every task's predictions into annotations (Label Studio's
-    Data Manager action). Returns the seconds it took."""
+def accept_predictions(api, project: str, first: int | None = None) -> float:
+    """Stand in for annotators: turn every task's predictions (or the first `first` tasks')
+    into annotations (Label Studio's Data Manager action). Returns the seconds it took."""
     pid = api.find_project(project)["id"]
+    selected: dict = {"all": True, "excluded": []}
+    if first is not None:
+        query = {"ordering": ["tasks:id"]}
+        items, _ = api.task_page(pid, 1, page_size=first, query=query)
+        selected = {"all": False, "included": [t["id"] for t in items]}
     t0 = time.perf_counter()
     api.post(
         "/api/dm/actions",
         params={"id": "predictions_to_annotations", "project": pid},
-        json={"selectedItems": {"all": True, "excluded": []}},
+        json={"selectedItems": selected},
     )
     return round(time.perf_counter() - t0, 1)
+
+
+def compare_pull_methods(api, project: str) -> dict:
+    """Seconds (and tasks) to fetch every annotated task: filtered task list vs export API."""
+    from annotate.studio.pull import annotated_tasks
+
+    pid = api.find_project(project)["id"]
+    t0 = time.perf_counter()
+    n = sum(1 for _ in annotated_tasks(api, pid))
+    filtered = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = api.session.get(
+        f"{api.url}/api/projects/{pid}/export",
+        params={"exportType": "JSON", "download_all_tasks": "false"},
+        timeout=3600,
+    )
+    r.raise_for_status()
+    size = len(r.content)
+    exported = len(json.loads(r.content))
+    export = time.perf_counter() - t0
+    return {
+        "filtered_list_s": round(filtered, 1),
+        "filtered_list_tasks": n,
+        "export_api_s": round(export, 1),
+        "export_api_tasks": exported,
+        "export_api_mb": round(size / 1e6, 1),
+    }
 
 
 def main() -> None:
@@ -114,6 +152,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--chars", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--annotated", type=int, default=None, help="annotate only K tasks")
+    parser.add_argument("--compare-pull", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -124,6 +165,7 @@ def main() -> None:
         "documents": args.docs,
         "chars_per_document": args.chars,
         "batch_size": args.batch_size,
+        "annotated": args.annotated if args.annotated is not None else args.docs,
         "cpus": os.cpu_count(),
     }
     with tempfile.TemporaryDirectory(prefix="bench-studio-") as tmp:
@@ -157,8 +199,9 @@ def main() -> None:
                 f"{again['result']['already']} already there"
             )
 
+            api = Api(info["url"], creds["api_key"])
             figures["server_predictions_to_annotations_s"] = accept_predictions(
-                Api(info["url"], creds["api_key"]), project
+                api, project, args.annotated
             )
 
             pull = run_child("pull", tmp / "corpus", project, env, args.batch_size)
@@ -166,6 +209,9 @@ def main() -> None:
                 f"pull: {pull['seconds']:.1f} s, peak RSS {pull['peak_rss_mb']:.0f} MB, "
                 f"{pull['result']['documents']} documents, {pull['result']['spans']} spans"
             )
+            if args.compare_pull:
+                figures["pull_methods"] = compare_pull_methods(api, project)
+                print(f"pull methods: {figures['pull_methods']}")
         finally:
             server.stop(data_dir)
 
@@ -179,15 +225,15 @@ def main() -> None:
         repush_new=again["result"]["new"],
         repush_peak_rss_mb=round(again["peak_rss_mb"], 1),
         pull_s=round(pull["seconds"], 1),
-        pull_docs_per_s=round(pull["result"]["tasks"] / pull["seconds"], 1),
+        pull_docs_per_s=round(pull["result"]["documents"] / pull["seconds"], 1),
         pull_peak_rss_mb=round(pull["peak_rss_mb"], 1),
         pull_documents=pull["result"]["documents"],
         pull_spans=pull["result"]["spans"],
     )
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
-    print(f"written to {OUT}")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

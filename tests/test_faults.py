@@ -309,6 +309,16 @@ def test_server_killed_mid_push_and_mid_pull(own_studio, tmp_path):
     assert code == 0, stderr
     before = corpus_sha256(out)
     entries = sorted(p.name for p in tmp_path.iterdir())
+    # a pull costs in proportion to the annotated tasks: give the next one work to be cut off in
+    annotated = {"result": [{**frame, "value": {"choices": ["Political"]}}]}
+    api.post(
+        f"/api/projects/{pid}/import",
+        json=[
+            {"data": {"doc_id": f"x{i:05d}", "text": f"Extra {i}."}, "annotations": [annotated]}
+            for i in range(n)
+        ],
+        params={"commit_to_project": "true"},
+    )
     pull = cli(["-v", "pull", "--out", str(out), "--project", title], env)
     deadline = time.monotonic() + 120
     while not connected_to(pull, port):

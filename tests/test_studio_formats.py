@@ -283,6 +283,37 @@ def test_stop_never_kills_a_process_that_is_not_label_studio(tmp_path, monkeypat
         other.wait()
 
 
+def test_stop_with_data_dir_stops_that_server_whatever_label_studio_url_says(tmp_path):
+    # a stand-in whose command line names label_studio, as the real server's does
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "label_studio"],
+        start_new_session=True,
+    )
+    try:
+        data_dir = tmp_path / ".studio"
+        data_dir.mkdir()
+        state = {"pid": stand_in.pid, "pgid": stand_in.pid, "url": "http://127.0.0.1:9"}
+        (data_dir / "server.json").write_text(json.dumps(state))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "ANNO"))}
+        env.update(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="k" * 40)
+        stop = [sys.executable, "-m", "annotate", "studio", "stop"]
+        kept = subprocess.run(stop, capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert kept.returncode == 0, kept.stderr
+        assert "not ours to stop" in kept.stdout  # no --data-dir: the team server is meant
+        assert stand_in.poll() is None
+        r = subprocess.run(
+            [*stop, "--data-dir", str(data_dir)], capture_output=True, text=True, env=env
+        )
+        assert r.returncode == 0, r.stderr
+        assert f"stopped Label Studio (pid {stand_in.pid})" in r.stdout
+        assert stand_in.wait(timeout=30) is not None
+        assert not (data_dir / "server.json").exists()
+    finally:
+        if stand_in.poll() is None:
+            os.killpg(stand_in.pid, signal.SIGKILL)
+            stand_in.wait()
+
+
 def test_missing_executable_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_BIN", str(tmp_path / "nope"))
     with pytest.raises(StudioError, match="LABEL_STUDIO_BIN"):

@@ -171,6 +171,24 @@ class Api:
                 return
             page += 1
 
+    def stream(
+        self, path: str, params: dict | None = None, chunk: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """The body of a GET (a download) in chunks as it arrives; one attempt, no retry."""
+        url = path if path.startswith("http") else f"{self.url}{path}"
+        try:
+            with self.session.get(
+                url, params=params, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            ) as r:
+                if r.status_code >= 400:
+                    raise StudioError(f"GET {path} failed: HTTP {r.status_code}: {r.text[:500]}")
+                yield from r.iter_content(chunk)
+        except requests.RequestException as exc:
+            raise StudioError(
+                f"download from Label Studio at {self.url} broke off ({short_error(exc)}). "
+                "Is the server running? Try `annotate studio status`."
+            ) from None
+
     def find_project(self, title: str) -> dict | None:
         """The project with exactly this title (the lowest id if several)."""
         matches = [p for p in self.pages("/api/projects/", {"title": title}) if p["title"] == title]

@@ -1,21 +1,28 @@
 """`annotate pull`: the project's annotated tasks (every annotator) into a corpus directory.
 
-Only tasks that carry an annotation are asked for (a Data Manager filter on the task's own
-counters, `total_annotations` and `cancelled_annotations`), in task-id order, one page
-after another by id (each page asks for ids above the last one seen, so no page is
-fetched twice and deep pages cost no more than the first). A thread fetches the next pages
-while the current one is converted. Rows go to a temporary file as they arrive; memory
-holds document id -> where its rows are, so it stays flat in the size of the project.
+Only tasks that carry an annotation are asked for, so a pull costs in proportion to what was
+annotated, not to the size of the project. They come from an export snapshot (Label
+Studio's export API: the server writes the tasks with a submitted annotation to a file,
+predictions and drafts as ids only, which the pull downloads and parses as it arrives, then
+deletes); tasks that were only skipped come from the Data Manager task list filtered on the
+task's counters. On a server that refuses snapshots, the filtered task list serves for all
+(`annotated_tasks`: pages keyed by task id, fetched ahead in a thread). The snapshot was
+measured 2-3 times faster per task than the filtered list (README, "Label Studio round
+trip"). Rows go to a temporary file as they arrive; memory holds document id -> where its
+rows are, so it stays flat in the size of the project.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import logging
 import queue
 import tempfile
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +35,32 @@ from annotate.studio.api import Api, connect, filter_query, number_filter
 from annotate.studio.progress import progress
 from annotate.studio.project import DEFAULT_TITLE, open_project
 
+log = logging.getLogger("annotate")
+
 PAGE_SIZE = 200  # tasks per request (with annotations and predictions: ~1 MB at 5 KB a text)
 AHEAD = 3  # pages fetched ahead of the conversion
 
 
-def annotated_tasks(api: Api, project_id: int, *, page_size: int = PAGE_SIZE) -> Iterator[dict]:
+SUBMITTED = (number_filter("total_annotations", "greater", 0),)
+SKIPPED_ONLY = (
+    number_filter("total_annotations", "equal", 0),
+    number_filter("cancelled_annotations", "greater", 0),
+)
+# what a snapshot holds: tasks with a submitted annotation, every annotation of theirs
+SNAPSHOT = {
+    "task_filter_options": {"annotated": "only"},
+    "annotation_filter_options": {"usual": True, "ground_truth": True, "skipped": True},
+    "serialization_options": {"drafts": {"only_id": True}, "predictions": {"only_id": True}},
+}
+
+
+def annotated_tasks(
+    api: Api, project_id: int, *, page_size: int = PAGE_SIZE, skipped_only: bool = False
+) -> Iterator[dict]:
     """Every task with a submitted annotation, then those only skipped, each in id order,
-    with annotations and predictions (`fields=all`)."""
-    submitted = number_filter("total_annotations", "greater", 0)
-    skipped_only = (
-        number_filter("total_annotations", "equal", 0),
-        number_filter("cancelled_annotations", "greater", 0),
-    )
-    for conditions in ((submitted,), skipped_only):
+    with annotations and predictions (the Data Manager list, `fields=all`). With
+    `skipped_only`, only the latter."""
+    for conditions in (SKIPPED_ONLY,) if skipped_only else (SUBMITTED, SKIPPED_ONLY):
         last = 0
         while True:
             query = filter_query(
@@ -51,6 +71,67 @@ def annotated_tasks(api: Api, project_id: int, *, page_size: int = PAGE_SIZE) ->
             if len(items) < page_size:
                 break
             last = max(int(t["id"]) for t in items)
+
+
+def json_array_items(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The items of a JSON array arriving in chunks of UTF-8, one by one (memory: a chunk and
+    an item)."""
+    decoder = json.JSONDecoder()
+    text = codecs.getincrementaldecoder("utf-8")()
+    buf, pos, started = "", 0, False
+    for chunk in chunks:
+        buf = buf[pos:] + text.decode(chunk)
+        pos = 0
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                if buf[pos] == "," and not started:
+                    raise StudioError("the export is not a JSON array")
+                pos += 1
+            if pos >= len(buf):
+                break
+            if not started:
+                if buf[pos] != "[":
+                    raise StudioError("the export is not a JSON array")
+                started, pos = True, pos + 1
+                continue
+            if buf[pos] == "]":
+                return
+            try:
+                item, pos = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError:
+                break  # the item goes on in the next chunk
+            yield item
+    raise StudioError("the export broke off before its end")
+
+
+def exported_tasks(api: Api, project_id: int) -> Iterator[dict]:
+    """Every task with a submitted annotation (an export snapshot, downloaded as it is
+    parsed), then those only skipped (the filtered task list); tasks with annotations.
+    Falls back on `annotated_tasks` where the server refuses snapshots (HTTP 403, 404)."""
+    base = f"/api/projects/{project_id}/exports"
+    try:
+        made = api.post(f"{base}/", json=SNAPSHOT)
+    except StudioError as exc:
+        if "HTTP 403" not in str(exc) and "HTTP 404" not in str(exc):
+            raise
+        log.info("no export snapshot (%s): listing annotated tasks instead", exc)
+        yield from annotated_tasks(api, project_id)
+        return
+    try:
+        status = made.get("status")
+        while status in ("created", "in_progress", "queued"):  # a server with a job queue
+            time.sleep(1.0)
+            status = api.get(f"{base}/{made['id']}").get("status")
+        if status == "failed":
+            raise StudioError(f"Label Studio failed to export project {project_id}")
+        chunks = api.stream(f"{base}/{made['id']}/download", params={"exportType": "JSON"})
+        yield from json_array_items(chunks)
+    finally:
+        try:
+            api.delete(f"{base}/{made['id']}", retry=False)
+        except StudioError as exc:  # the server died: nothing to clean up then
+            log.info("could not delete export snapshot %s (%s)", made.get("id"), exc)
+    yield from annotated_tasks(api, project_id, skipped_only=True)
 
 
 def fetched_ahead(items: Iterator[dict], depth: int = AHEAD * PAGE_SIZE) -> Iterator[dict]:
@@ -109,7 +190,7 @@ def pull_corpus(out_dir: str | Path, *, project: str = DEFAULT_TITLE) -> dict[st
     places: dict[str, list[tuple[int, int]]] = {}
     with tempfile.TemporaryFile(prefix="annotate-pull-") as spool:
         with progress(f"pull from {project!r}", proj.get("num_tasks_with_annotations")) as advance:
-            for task in fetched_ahead(annotated_tasks(api, pid)):
+            for task in fetched_ahead(exported_tasks(api, pid)):
                 counts["annotated_tasks"] += 1
                 row = ls.rows_from_task(task, schema, users=users, counts=counts)
                 advance(1)
