@@ -21,8 +21,8 @@ from annotate.formats import labelstudio as ls
 from annotate.schema import Schema, load_schema
 from annotate.studio import api as studio_api
 from annotate.studio.api import Api, connect, filter_query, number_filter
-from annotate.studio.progress import progress
 from annotate.studio.project import DEFAULT_TITLE, open_project
+from annotate.ui import progress
 
 log = logging.getLogger("annotate")
 
