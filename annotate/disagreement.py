@@ -1,10 +1,4 @@
-"""How much the annotators of a document disagree, in [0, 1], and the documents ranked by it.
-
-Per pair of annotators: 1 - the mean of the unlabelled and the per-label SemEval-2020 SI F1 of
-their spans (`annotate.agreement.pair_span_f1`), and 1 - the Jaccard overlap of their frame
-sets; averaged over pairs, then over the two controls. `annotate review` puts the most
-disputed documents in front of a reviewer (`annotate.studio.review`).
-"""
+"""How much the annotators of a document disagree, in [0, 1], and the documents ranked by it."""
 
 from __future__ import annotations
 
@@ -48,7 +42,13 @@ def pair_disagreement(row: Mapping[str, Any], a: str, b: str) -> dict[str, float
 
 
 def disagreement(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """How much the annotators of a row disagree (None with fewer than two annotators)."""
+    """How much the annotators of a row disagree (None with fewer than two annotators).
+
+    Per pair of annotators: 1 - the mean of the unlabelled and the per-label SemEval-2020 SI F1 of
+    their spans (`annotate.agreement.pair_span_f1`), and 1 - the Jaccard overlap of their frame
+    sets; averaged over pairs, then over the two controls. `annotate review` puts the most
+    disputed documents in front of a reviewer (`annotate.studio.review`).
+    """
     annotators = sorted(set(row.get("annotators") or ()))
     if len(annotators) < 2:
         return None

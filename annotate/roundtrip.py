@@ -1,10 +1,5 @@
 """The Label Studio round trip composed from its parts: `annotate.studio` talks to the server
 and knows nothing of models; this module scores (and chooses) documents and hands it records.
-
-- `push_documents`: documents -> score records (repeated passages, and a model's spans and
-  frames) -> tasks with pre-annotations (`annotate.studio.tasks.push_tasks`);
-- `review`: rows ranked by disagreement (`annotate.disagreement`) -> review set-up
-  (`annotate.studio.review`).
 """
 
 from __future__ import annotations

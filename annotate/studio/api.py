@@ -1,10 +1,4 @@
-"""The Label Studio REST client (`Api`) and where to find the server (`connect`, `remote`).
-
-Connection: `LABEL_STUDIO_URL` + `LABEL_STUDIO_API_KEY` when set (a team server), else the
-local server that `annotate studio start` runs (its `credentials.json`). Every request has
-a timeout and is retried with backoff when the server cannot be reached or is busy;
-failures end in `StudioError` with a message saying what to do.
-"""
+"""The Label Studio REST client (`Api`) and where to find the server (`connect`, `remote`)."""
 
 from __future__ import annotations
 
@@ -248,7 +242,13 @@ def data_dir_path(data_dir: str | Path | None = None) -> Path:
 
 
 def connect(data_dir: str | Path | None = None) -> tuple[Api, str]:
-    """(api, url) for the team server named by the environment, else the local one."""
+    """(api, url) for the team server named by the environment, else the local one.
+
+    Connection: `LABEL_STUDIO_URL` + `LABEL_STUDIO_API_KEY` when set (a team server), else the
+    local server that `annotate studio start` runs (its `credentials.json`). Every request has
+    a timeout and is retried with backoff when the server cannot be reached or is busy;
+    failures end in `StudioError` with a message saying what to do.
+    """
     team = remote()
     if team:
         url, key = team

@@ -1,16 +1,5 @@
-"""`annotate pull`: the project's annotated tasks (every annotator) into a corpus directory.
-
-Only tasks that carry an annotation are asked for, so a pull costs in proportion to what was
-annotated, not to the size of the project. They come from an export snapshot (Label
-Studio's export API: the server writes the tasks with a submitted annotation to a file,
-predictions and drafts as ids only, which the pull downloads and parses as it arrives, then
-deletes); tasks that were only skipped come from the Data Manager task list filtered on the
-task's counters. On a server that refuses snapshots, the filtered task list serves for all
-(`annotated_tasks`: pages keyed by task id, fetched ahead in a thread). The snapshot was
-measured 2-3 times faster per task than the filtered list (README, "Label Studio round
-trip"). Rows go to a temporary file as they arrive; memory holds document id -> where its
-rows are, so it stays flat in the size of the project.
-"""
+"""`annotate pull`: the project's annotated tasks (every annotator) into a corpus directory,
+asking the server only for tasks that carry an annotation."""
 
 from __future__ import annotations
 
@@ -135,42 +124,42 @@ def exported_tasks(api: Api, project_id: int) -> Iterator[dict]:
 
 
 def fetched_ahead(items: Iterator[dict], depth: int = AHEAD * PAGE_SIZE) -> Iterator[dict]:
-    """`items`, produced by a background thread up to `depth` ahead of the consumer; an error
-    there is raised here, and a consumer that stops early stops the thread."""
+    """`items`, produced by a background thread (started at once) up to `depth` ahead of the
+    consumer; an error there is raised here, and a consumer that stops early stops the thread."""
     done = object()
     box: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
     failure: list[BaseException] = []
 
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
         except BaseException as exc:  # handed to the consumer
             failure.append(exc)
-        while not stop.is_set():
-            try:
-                box.put(done, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        put(done)
 
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while (item := box.get()) is not done:
-            yield item
-        if failure:
-            raise failure[0]
-    finally:
-        stop.set()
+    def consume() -> Iterator[dict]:
+        try:
+            while (item := box.get()) is not done:
+                yield item
+            if failure:
+                raise failure[0]
+        finally:
+            stop.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    return consume()
 
 
 def pull_corpus(out_dir: str | Path, *, project: str = DEFAULT_TITLE) -> dict[str, Any]:
@@ -179,6 +168,17 @@ def pull_corpus(out_dir: str | Path, *, project: str = DEFAULT_TITLE) -> dict[st
     Tasks that hold the same document become one row with all their annotations. Returns
     {out, project, project_id, tasks (in the project), annotated_tasks, documents,
     annotations, skipped, annotators, spans, doc_labels}.
+
+    Only tasks that carry an annotation are asked for, so a pull costs in proportion to what was
+    annotated, not to the size of the project. They come from an export snapshot (Label
+    Studio's export API: the server writes the tasks with a submitted annotation to a file,
+    predictions and drafts as ids only, which the pull downloads and parses as it arrives, then
+    deletes); tasks that were only skipped come from the Data Manager task list filtered on the
+    task's counters. On a server that refuses snapshots, the filtered task list serves for all
+    (`annotated_tasks`: pages keyed by task id, fetched ahead in a thread). The snapshot was
+    measured 2-3 times faster per task than the filtered list (README, "Label Studio round
+    trip"). Rows go to a temporary file as they arrive; memory holds document id -> where its
+    rows are, so it stays flat in the size of the project.
     """
     schema = load_schema()
     api, url = connect()
@@ -189,8 +189,11 @@ def pull_corpus(out_dir: str | Path, *, project: str = DEFAULT_TITLE) -> dict[st
     # rows go to a temporary file as they arrive; memory holds doc id -> where its rows are
     places: dict[str, list[tuple[int, int]]] = {}
     with tempfile.TemporaryFile(prefix="annotate-pull-") as spool:
+        tasks = fetched_ahead(exported_tasks(api, pid))  # the server starts on the snapshot
+        import datasets.arrow_writer  # noqa: F401 - write_corpus's, loaded while the server works
+
         with progress(f"pull from {project!r}", proj.get("num_tasks_with_annotations")) as advance:
-            for task in fetched_ahead(exported_tasks(api, pid)):
+            for task in tasks:
                 counts["annotated_tasks"] += 1
                 row = ls.rows_from_task(task, schema, users=users, counts=counts)
                 advance(1)

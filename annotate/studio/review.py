@@ -1,15 +1,5 @@
 """Adjudication in Label Studio: show a reviewer every annotator's version of the most disputed
 documents.
-
-`annotate pull` keeps every annotator's labels; train, evaluate and audit merge them with a
-policy (`--policy majority|union|annotator:NAME`, see `annotate.corpus`). Where annotators
-disagree (ranked by `annotate.disagreement`), a reviewer should decide instead. For each
-chosen document `set_up_review` adds each annotator's version as a prediction named
-`annotator:<email>` (Label Studio shows predictions side by side with the annotations),
-marks the task with `data.review_rank` (1 = most disputed) and `data.review_disagreement`,
-and keeps a Data Manager tab "Review: disagreements" listing exactly those tasks in rank
-order. Flags of tasks that have dropped out are cleared. Run it again after the reviewer's
-work or new annotations: predictions are replaced.
 """
 
 from __future__ import annotations
@@ -94,6 +84,16 @@ def set_up_review(
     """Flag the `chosen` documents (`disagreement` dicts, most disputed first) for review.
 
     Returns {project_id, for_review (each with task and url), predictions, cleared, view, url}.
+
+    `annotate pull` keeps every annotator's labels; train, evaluate and audit merge them with a
+    policy (`--policy majority|union|annotator:NAME`, see `annotate.corpus`). Where annotators
+    disagree (ranked by `annotate.disagreement`), a reviewer should decide instead. For each
+    chosen document `set_up_review` adds each annotator's version as a prediction named
+    `annotator:<email>` (Label Studio shows predictions side by side with the annotations),
+    marks the task with `data.review_rank` (1 = most disputed) and `data.review_disagreement`,
+    and keeps a Data Manager tab "Review: disagreements" listing exactly those tasks in rank
+    order. Flags of tasks that have dropped out are cleared. Run it again after the reviewer's
+    work or new annotations: predictions are replaced.
     """
     by_id = {r["id"]: r for r in rows}
     chosen = [dict(d) for d in chosen]

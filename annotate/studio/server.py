@@ -1,15 +1,4 @@
-"""Start, stop and report on the local Label Studio process (SQLite in a data dir).
-
-`start()` runs the real `label-studio` executable (`$LABEL_STUDIO_BIN`, else
-`.venv-studio/bin/label-studio` beside the package, else on PATH), bound to 127.0.0.1 by
-default, with sign-up closed. The admin login (generated password and API token) is kept in
-`<data-dir>/credentials.json` (mode 0600) and never printed in full. The server's PID and
-process group are kept in `<data-dir>/server.json`; `stop()` ends exactly that process.
-
-With `LABEL_STUDIO_URL` and `LABEL_STUDIO_API_KEY` set, no local server is run: every
-command uses that (team) server instead, and `start()` only syncs the project
-(`annotate.studio.project`, which `start()` also calls for the local server).
-"""
+"""Start, stop and report on the local Label Studio process (SQLite in a data dir)."""
 
 from __future__ import annotations
 
@@ -207,6 +196,16 @@ def start(
     `overlap`: annotations wanted per task (the project's `maximum_annotations`; Label
     Studio's default 1 offers a task to nobody else once one annotator submitted it).
     None leaves an existing project's setting as it is (a new one gets 1).
+
+    `start()` runs the real `label-studio` executable (`$LABEL_STUDIO_BIN`, else
+    `.venv-studio/bin/label-studio` beside the package, else on PATH), bound to 127.0.0.1 by
+    default, with sign-up closed. The admin login (generated password and API token) is kept in
+    `<data-dir>/credentials.json` (mode 0600) and never printed in full. The server's PID and
+    process group are kept in `<data-dir>/server.json`; `stop()` ends exactly that process.
+
+    With `LABEL_STUDIO_URL` and `LABEL_STUDIO_API_KEY` set, no local server is run: every
+    command uses that (team) server instead, and `start()` only syncs the project
+    (`annotate.studio.project`, which `start()` also calls for the local server).
     """
     if overlap is not None and overlap < 1:
         raise StudioError("--overlap must be at least 1")

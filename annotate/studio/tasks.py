@@ -1,9 +1,5 @@
 """Documents into a project as tasks (with their pre-annotations), predictions onto existing
 tasks, and the clean-up of duplicate tasks that concurrent pushes make.
-
-Tasks are keyed by document id (`data.doc_id`): pushing the same documents again adds
-nothing, and an interrupted push can simply be run again. Tasks go out batch by batch from a
-background thread while the next batch is built, so memory holds a few batches, not the run.
 """
 
 from __future__ import annotations
@@ -228,6 +224,10 @@ def push_tasks(
     before the pairs were chosen (taken here otherwise). `total`: documents expected to be
     new (for the progress bar). Returns {project_id, url, documents, new, already,
     predictions, duplicates_removed, model_version}.
+
+    Tasks are keyed by document id (`data.doc_id`): pushing the same documents again adds
+    nothing, and an interrupted push can simply be run again. Tasks go out batch by batch from a
+    background thread while the next batch is built, so memory holds a few batches, not the run.
     """
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
