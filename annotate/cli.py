@@ -46,6 +46,7 @@ ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project
 DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT") or DEFAULT_TITLE
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
 STUDIO_DIR = Path(os.environ.get("ANNOTATE_STUDIO_DIR", ".studio"))  # also where push/pull look
+StopDir = Annotated[Path | None, typer.Option(help="Stop its server, even with LABEL_STUDIO_URL.")]
 
 
 @app.callback()
@@ -88,16 +89,7 @@ def studio_start(
 
 
 @studio_app.command("stop")
-def studio_stop(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Stop the server this data dir records (even with LABEL_STUDIO_URL set); "
-            "default: $ANNOTATE_STUDIO_DIR or .studio.",
-        ),
-    ] = None,
-) -> None:
+def studio_stop(data_dir: StopDir = None) -> None:
     """Stop the server that `annotate studio start` started."""
     from annotate.studio import server
 
@@ -181,14 +173,7 @@ def push(
     s = roundtrip.push_documents(
         paths, project=project, model=model, batch_size=batch_size, select=select
     )
-    removed = s.get("duplicates_removed")
-    out.print(
-        f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
-        f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
-        f"({s['model_version']}). Open {s['url']}"
-        + (f" ({removed} duplicate task(s) of a concurrent push removed)" if removed else ""),
-        soft_wrap=True,
-    )
+    out.print(roundtrip.push_summary(s), soft_wrap=True)
 
 
 @app.command()
@@ -197,16 +182,9 @@ def pull(
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """Export every annotated task (all annotators) into a corpus."""
-    from annotate.studio.pull import pull_corpus
+    from annotate.studio import pull as pulling
 
-    s = pull_corpus(out_dir, project=project)
-    out.print(
-        f"wrote {s['out']}: {s['documents']} annotated document(s) of {s['tasks']} task(s), "
-        f"{s['annotations']} annotation(s) by {len(s['annotators'])} annotator(s) "
-        f"({s['skipped']} skipped left out), {s['spans']} span(s), "
-        f"{s['doc_labels']} frame label(s)",
-        soft_wrap=True,
-    )
+    out.print(pulling.pull_summary(pulling.pull_corpus(out_dir, project=project)), soft_wrap=True)
 
 
 @app.command()
@@ -217,39 +195,7 @@ def review(
     """Show a reviewer the documents where annotators disagree most, every version side by side."""
     from annotate import roundtrip
 
-    out.print(_review_table(roundtrip.review(project, top=top)))
-
-
-def _review_table(result: dict):
-    """A rich table of the documents set up for review."""
-    from rich.table import Table
-
-    from annotate.studio.review import VIEW_TITLE
-
-    table = Table(
-        title=(
-            f"{len(result['for_review'])} document(s) for review in {result['project']!r} "
-            f"({result['with_two_or_more_annotators']} with two or more annotators). "
-            f"Open the '{VIEW_TITLE}' tab: {result['url']}"
-        ),
-        title_justify="left",
-    )
-    for column in ("rank", "doc", "annotators", "spans", "frames", "disagreement"):
-        table.add_column(column)
-
-    def fmt(x: float | None) -> str:
-        return "-" if x is None else f"{x:.2f}"
-
-    for rank, d in enumerate(result["for_review"], 1):
-        table.add_row(
-            str(rank),
-            d["doc_id"],
-            ", ".join(d["annotators"]),
-            fmt(d["spans"]),
-            fmt(d["frames"]),
-            fmt(d["disagreement"]),
-        )
-    return table
+    out.print(roundtrip.review_table(roundtrip.review(project, top=top)))
 
 
 # ---- import ----------------------------------------------------------------------------
@@ -396,12 +342,10 @@ def run_score(
     loaded = load_model(model)
     send_to = None
     if push:
-        from annotate.studio import tasks
+        from annotate.studio.tasks import push_score_records
 
         version = scoring.model_version(loaded)
-        send_to = functools.partial(
-            tasks.push_score_records, project=project, model_version=version
-        )
+        send_to = functools.partial(push_score_records, project=project, model_version=version)
     summary = scoring.score(paths, loaded, out, send_to=send_to, **options)
     line = (
         f"scored {summary['documents']} documents in {summary['seconds']:.1f} s "

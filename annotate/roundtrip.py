@@ -1,6 +1,5 @@
-"""The Label Studio round trip composed from its parts: `annotate.studio` talks to the server
-and knows nothing of models; this module scores (and chooses) documents and hands it records.
-"""
+"""The Label Studio round trip composed from its parts, and its results in words: `annotate.studio`
+talks to the server and knows no model; this module scores (and chooses) documents for it."""
 
 from __future__ import annotations
 
@@ -114,3 +113,46 @@ def review(project: str = DEFAULT_TITLE, *, top: int = 20) -> dict[str, Any]:
         "with_two_or_more_annotators": len(rows),
         **result,
     }
+
+
+# ---- the results in words, for the command line ----------------------------------------------
+
+
+def push_summary(s: dict[str, Any]) -> str:
+    """`push_documents`'s result in a sentence."""
+    removed = s.get("duplicates_removed")
+    return (
+        f"project {s['project']!r}: {s['new']} new task(s), {s['already']} already there "
+        f"({s['documents']} document(s) read); {s['predictions']} pre-annotation(s) "
+        f"({s['model_version']}). Open {s['url']}"
+    ) + (f" ({removed} duplicate task(s) of a concurrent push removed)" if removed else "")
+
+
+def review_table(result: dict[str, Any]) -> Any:
+    """A rich table of the documents set up for review."""
+    from rich.table import Table
+
+    table = Table(
+        title=(
+            f"{len(result['for_review'])} document(s) for review in {result['project']!r} "
+            f"({result['with_two_or_more_annotators']} with two or more annotators). "
+            f"Open the '{studio_review.VIEW_TITLE}' tab: {result['url']}"
+        ),
+        title_justify="left",
+    )
+    for column in ("rank", "doc", "annotators", "spans", "frames", "disagreement"):
+        table.add_column(column)
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for rank, d in enumerate(result["for_review"], 1):
+        table.add_row(
+            str(rank),
+            d["doc_id"],
+            ", ".join(d["annotators"]),
+            fmt(d["spans"]),
+            fmt(d["frames"]),
+            fmt(d["disagreement"]),
+        )
+    return table

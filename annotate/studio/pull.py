@@ -252,3 +252,13 @@ def pull_corpus(out_dir: str | Path, *, project: str = DEFAULT_TITLE) -> dict[st
         "spans": info["counts"]["spans"],
         "doc_labels": info["counts"]["doc_labels"],
     }
+
+
+def pull_summary(s: dict[str, Any]) -> str:
+    """`pull_corpus`'s result in a sentence (what `annotate pull` prints)."""
+    return (
+        f"wrote {s['out']}: {s['documents']} annotated document(s) of {s['tasks']} task(s), "
+        f"{s['annotations']} annotation(s) by {len(s['annotators'])} annotator(s) "
+        f"({s['skipped']} skipped left out), {s['spans']} span(s), "
+        f"{s['doc_labels']} frame label(s)"
+    )
