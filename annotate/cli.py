@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from annotate.errors import BadInput, StudioError
-from annotate.studio.project import DEFAULT_TITLE
+from annotate.serve import commands as serve_commands
+from annotate.studio.project import DEFAULT_TITLE as DEFAULT_PROJECT
 
 app = typer.Typer(
     help="Annotate and detect propaganda, repeated passages and framing in news text.",
@@ -43,10 +44,8 @@ Paths = Annotated[
     list[str], typer.Argument(help="Files or folders (.txt .jsonl .json .csv .parquet)")
 ]
 ProjectOpt = Annotated[str, typer.Option("--project", help="Label Studio project title.")]
-DEFAULT_PROJECT = os.environ.get("ANNOTATE_PROJECT") or DEFAULT_TITLE
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the local server keeps its data.")]
 STUDIO_DIR = Path(os.environ.get("ANNOTATE_STUDIO_DIR", ".studio"))  # also where push/pull look
-StopDir = Annotated[Path | None, typer.Option(help="Stop its server, even with LABEL_STUDIO_URL.")]
 
 
 @app.callback()
@@ -89,11 +88,9 @@ def studio_start(
 
 
 @studio_app.command("stop")
-def studio_stop(data_dir: StopDir = None) -> None:
-    """Stop the server that `annotate studio start` started."""
-    from annotate.studio import server
-
-    out.print(server.stop(data_dir=data_dir), soft_wrap=True)
+def studio_stop(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Stop the server DATA_DIR records (even with LABEL_STUDIO_URL set) and its --serve backend."""
+    out.print(serve_commands.stop_studio(data_dir), soft_wrap=True)
 
 
 @studio_app.command("status")
@@ -170,10 +167,8 @@ def push(
     """Import documents as Label Studio tasks, with repeated-passage pre-annotations."""
     from annotate import roundtrip
 
-    s = roundtrip.push_documents(
-        paths, project=project, model=model, batch_size=batch_size, select=select
-    )
-    out.print(roundtrip.push_summary(s), soft_wrap=True)
+    options = {"project": project, "model": model, "batch_size": batch_size, "select": select}
+    out.print(roundtrip.push_summary(roundtrip.push_documents(paths, **options)), soft_wrap=True)
 
 
 @app.command()

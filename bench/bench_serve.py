@@ -209,7 +209,7 @@ def in_process(model_dir: Path, docs: list[str], xml: str) -> dict:
 def retrieve_through_label_studio(tmp: Path, backend: str, docs: list[str]) -> dict:
     """Label Studio's own 'Retrieve predictions' on len(docs) tasks, timed end to end."""
     from annotate.studio import server
-    from annotate.studio.client import Api
+    from annotate.studio.api import Api
 
     if server.find_label_studio_bin() is None:
         return {"skipped": "no label-studio executable"}

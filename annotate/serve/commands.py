@@ -99,9 +99,11 @@ def start_and_connect(model: Path, data_dir: Path, port: int, project: str) -> s
     )
 
 
-def stop_studio(data_dir: Path) -> str:
-    """`annotate studio stop`: the --serve backend (if one runs), then the server."""
+def stop_studio(data_dir: Path | None) -> str:
+    """`annotate studio stop`: the --serve backend (if one runs), then the server (None: the
+    default data dir's, or nothing but a message when LABEL_STUDIO_URL names a team server)."""
     from annotate.studio import connect, server
+    from annotate.studio.api import data_dir_path
 
-    stopped = connect.stop_backend(data_dir)
+    stopped = connect.stop_backend(data_dir_path(data_dir))
     return "\n".join(filter(None, (stopped, server.stop(data_dir=data_dir))))

@@ -81,7 +81,7 @@ def connect_backend(
     basic_auth: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Register the backend at `url` with the project (idempotent); returns what was done."""
-    from annotate.studio.client import connect
+    from annotate.studio.api import connect
 
     url = url.rstrip("/")
     api, ls_url = connect()

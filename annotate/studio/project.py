@@ -4,6 +4,7 @@ config, annotator guidelines, overlap), find it, and keep its Data Manager tabs 
 from __future__ import annotations
 
 import html
+import os
 import re
 from typing import Any
 
@@ -12,7 +13,8 @@ from annotate.resources import guidelines_text
 from annotate.schema import Schema, load_schema
 from annotate.studio.api import Api
 
-DEFAULT_TITLE = "Propaganda and framing"  # the project every command uses unless told
+# the project every command uses unless told (`--project`), `$ANNOTATE_PROJECT` if set
+DEFAULT_TITLE = os.environ.get("ANNOTATE_PROJECT") or "Propaganda and framing"
 DESCRIPTION = "Propaganda techniques, repeated passages and frames in news text."
 
 
