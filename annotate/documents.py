@@ -171,30 +171,29 @@ def _read_json(path: Path) -> Iterator[tuple[Document, str]]:
         yield _record(rec, path, f"record {i}", f"{path.stem}-{i}"), f"record {i}"
 
 
-def _read_csv(path: Path) -> Iterator[tuple[Document, str]]:
+def csv_rows(path: Path, column: str) -> Iterator[tuple[dict[str, Any], int]]:
+    """Rows of a UTF-8 CSV file with a `column` column, each with its line number; a bad file
+    is BadInput naming it (and the line)."""
     csv.field_size_limit(sys.maxsize)
     try:
-        f = io.TextIOWrapper(open(path, "rb"), encoding="utf-8", errors="strict", newline="")
-        with f:
+        with io.TextIOWrapper(open(path, "rb"), encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f, strict=True)
-            if reader.fieldnames is None or "text" not in reader.fieldnames:
-                raise BadInput("CSV has no 'text' column", path, 1)
-            n = 0
+            if reader.fieldnames is None or column not in reader.fieldnames:
+                raise BadInput(f"CSV has no {column!r} column", path, 1)
             for row in reader:
-                n += 1
-                where = f"line {reader.line_num}"
                 if None in row:
-                    raise BadInput("row has more fields than the header", path, where)
-                if row.get("text") is None:
-                    raise BadInput("row has no 'text' value", path, where)
-                yield _record(row, path, where, f"{path.stem}-{n}"), where
+                    raise BadInput(
+                        "row has more fields than the header", path, f"line {reader.line_num}"
+                    )
+                yield row, reader.line_num
     except UnicodeDecodeError as exc:
         raise BadInput(f"not valid UTF-8 ({exc.reason})", path) from None
     except csv.Error as exc:
         raise BadInput(f"malformed CSV: {exc}", path) from None
 
 
-def _read_parquet(path: Path) -> Iterator[tuple[Document, str]]:
+def parquet_rows(path: Path, column: str) -> Iterator[tuple[dict[str, Any], int]]:
+    """Rows of a parquet file with a `column` column, each with its row number (from 1)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -202,13 +201,26 @@ def _read_parquet(path: Path) -> Iterator[tuple[Document, str]]:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise BadInput(f"not a readable parquet file: {exc}", path) from None
-    if "text" not in pf.schema_arrow.names:
-        raise BadInput("parquet file has no 'text' column", path)
+    if column not in pf.schema_arrow.names:
+        raise BadInput(f"parquet file has no {column!r} column", path)
     n = 0
     try:
         for batch in pf.iter_batches(batch_size=1024):
             for row in batch.to_pylist():
                 n += 1
-                yield _record(row, path, f"row {n}", f"{path.stem}-{n}"), f"row {n}"
+                yield row, n
     except (pa.ArrowException, OSError) as exc:
         raise BadInput(f"parquet file is damaged near row {n + 1}: {exc}", path) from None
+
+
+def _read_csv(path: Path) -> Iterator[tuple[Document, str]]:
+    for n, (row, line) in enumerate(csv_rows(path, "text"), 1):
+        where = f"line {line}"
+        if row.get("text") is None:
+            raise BadInput("row has no 'text' value", path, where)
+        yield _record(row, path, where, f"{path.stem}-{n}"), where
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[Document, str]]:
+    for row, n in parquet_rows(path, "text"):
+        yield _record(row, path, f"row {n}", f"{path.stem}-{n}"), f"row {n}"

@@ -191,15 +191,17 @@ def positive_sentences(sentences: Sequence[Span], spans: Sequence[Span]) -> set[
     return hits
 
 
-def sentence_prf(
-    texts: Sequence[str], pred: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]
+def unit_prf(
+    units: Sequence[Sequence[Span]],
+    pred: Sequence[Sequence[Span]],
+    gold: Sequence[Sequence[Span]],
 ) -> dict[str, float]:
-    """Sentence-level P/R/F1: a sentence is positive when it overlaps a span."""
+    """P/R/F1 over units (sentences, words), micro over documents: a unit is positive on a
+    side when a span of that side overlaps it."""
     tp = fp = fn = 0
-    for text, p_doc, g_doc in zip(texts, pred, gold, strict=True):
-        sentences = sentence_spans(text)
-        p = positive_sentences(sentences, [(s[0], s[1]) for s in p_doc])
-        g = positive_sentences(sentences, [(s[0], s[1]) for s in g_doc])
+    for doc_units, p_doc, g_doc in zip(units, pred, gold, strict=True):
+        p = positive_sentences(doc_units, [(s[0], s[1]) for s in p_doc])
+        g = positive_sentences(doc_units, [(s[0], s[1]) for s in g_doc])
         tp += len(p & g)
         fp += len(p - g)
         fn += len(g - p)
@@ -207,6 +209,13 @@ def sentence_prf(
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def sentence_prf(
+    texts: Sequence[str], pred: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]
+) -> dict[str, float]:
+    """Sentence-level P/R/F1: a sentence is positive when it overlaps a span."""
+    return unit_prf([sentence_spans(t) for t in texts], pred, gold)
 
 
 def multilabel_f1(
@@ -250,15 +259,4 @@ def word_prf(
 ) -> dict[str, float]:
     """Word-level P/R/F1, micro over documents: a word (`\\w+`) is positive when a span
     overlaps it (BABE's biased words against the words inside predicted spans)."""
-    tp = fp = fn = 0
-    for text, p_doc, g_doc in zip(texts, pred, gold, strict=True):
-        words = [m.span() for m in _WORD.finditer(text)]
-        p = positive_sentences(words, [(s[0], s[1]) for s in p_doc])
-        g = positive_sentences(words, [(s[0], s[1]) for s in g_doc])
-        tp += len(p & g)
-        fp += len(p - g)
-        fn += len(g - p)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
+    return unit_prf([[m.span() for m in _WORD.finditer(t)] for t in texts], pred, gold)

@@ -10,8 +10,6 @@ Anything wrong raises `BadInput` naming the file and the line (JSON Lines, CSV) 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
@@ -19,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from annotate.documents import csv_rows, parquet_rows
 from annotate.errors import BadInput
 
 SUFFIXES = (".jsonl", ".parquet", ".csv")
@@ -161,38 +160,10 @@ def _jsonl(stream, path) -> Iterator[dict[str, Any]]:
 
 
 def _csv(path: Path) -> Iterator[dict[str, Any]]:
-    csv.field_size_limit(sys.maxsize)
-    try:
-        with io.TextIOWrapper(open(path, "rb"), encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, strict=True)
-            if reader.fieldnames is None or "id" not in reader.fieldnames:
-                raise BadInput("CSV has no 'id' column", path, 1)
-            for row in reader:
-                where = reader.line_num
-                if None in row:
-                    raise BadInput("row has more fields than the header", path, where)
-                yield check_record(row, path, where), where
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"not valid UTF-8 ({exc.reason})", path) from None
-    except csv.Error as exc:
-        raise BadInput(f"malformed CSV: {exc}", path) from None
+    for row, line in csv_rows(path, "id"):
+        yield check_record(row, path, line), line
 
 
 def _parquet(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"not a readable parquet file: {exc}", path) from None
-    if "id" not in pf.schema_arrow.names:
-        raise BadInput("parquet file has no 'id' column", path)
-    n = 0
-    try:
-        for batch in pf.iter_batches(batch_size=2048):
-            for row in batch.to_pylist():
-                n += 1
-                yield check_record(row, path, f"row {n}"), f"row {n}"
-    except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"parquet file is damaged near row {n + 1}: {exc}", path) from None
+    for row, n in parquet_rows(path, "id"):
+        yield check_record(row, path, f"row {n}"), f"row {n}"

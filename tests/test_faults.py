@@ -26,7 +26,7 @@ import requests
 from annotate.corpus import corpus_sha256, read_corpus
 from annotate.errors import StudioError
 from annotate.roundtrip import push_documents
-from annotate.studio import accounts, server
+from annotate.studio import accounts, process, server
 from annotate.studio import api as studio_api
 from annotate.studio import tasks as studio_tasks
 from annotate.studio.api import Api
@@ -235,7 +235,7 @@ def kill_server(data_dir: Path) -> None:
     state = json.loads((data_dir / server.STATE).read_text())
     os.killpg(int(state["pgid"]), signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while server._alive(int(state["pid"])) and time.monotonic() < deadline:
+    while process.alive(int(state["pid"])) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -19,12 +19,12 @@ import numpy as np
 
 from annotate.errors import BadInput
 from annotate.learn.frames import FrameClassifier, PropagandaScorer, tagger_summary
+from annotate.learn.info import MODEL_JSON, read_model_info
 from annotate.learn.rules import labelled_spans
 from annotate.learn.tagger import BLIND, SpanTagger, mix
 from annotate.learn.technique import SpanItem, TechniqueClassifier, assign_labels
 from annotate.schema import load_schema
 
-MODEL_JSON = "model.json"
 MODEL_CARD = "MODEL_CARD.md"
 FORMAT_VERSION = 1
 COMPONENT_FILES = {
@@ -302,13 +302,8 @@ class Model:
 
         path = Path(path)
         info_path = path / MODEL_JSON
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BadInput("not a model directory (no model.json)", path) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadInput(f"model.json is not valid JSON ({exc})", info_path) from None
-        if not isinstance(info, dict) or not isinstance(info.get("files"), dict):
+        info = read_model_info(path)
+        if not isinstance(info.get("files"), dict):
             raise BadInput("model.json has no 'files' table", info_path)
         schema = load_schema()
         if info.get("label_config_sha256") != schema.sha256:

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from annotate.errors import BadInput
+from annotate.learn import info as learn_info
 from annotate.schema import Schema, load_schema
 from annotate.serve.predict import RequestError, answer, project_schema
 
@@ -60,16 +61,10 @@ class ModelUnavailable(RequestError):
 
 
 def read_model_info(model_dir: Path) -> dict[str, Any]:
-    """`model.json` of a model directory (BadInput if it is not one)."""
-    path = Path(model_dir) / "model.json"
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput("not a model directory (no model.json)", model_dir) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"model.json is not valid JSON ({exc})", path) from None
-    if not isinstance(info, dict) or "model_version" not in info:
-        raise BadInput("model.json has no model_version", path)
+    """`model.json` of a model directory, which must name its model_version."""
+    info = learn_info.read_model_info(model_dir)
+    if "model_version" not in info:
+        raise BadInput("model.json has no model_version", Path(model_dir) / learn_info.MODEL_JSON)
     return info
 
 

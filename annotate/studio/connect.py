@@ -22,10 +22,8 @@ serve` as a background process recorded in `<data-dir>/serve.json` (log: serve.l
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +33,7 @@ from typing import Any
 import requests
 
 from annotate.errors import StudioError
+from annotate.studio import process
 
 TITLE = "annotate"
 STATE = "serve.json"
@@ -206,29 +205,11 @@ def describe(result: dict[str, Any]) -> str:
 # ---- a backend process beside the local server --------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+SERVE_MARKERS = (("annotate", "serve"),)
 
 
 def _ours(state: dict[str, Any]) -> bool:
-    pid = int(state.get("pid") or 0)
-    if pid <= 0 or not _alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return True
-    return "annotate" in cmdline and "serve" in cmdline
+    return process.is_recorded(state, SERVE_MARKERS)
 
 
 def _read_state(data_dir: Path) -> dict[str, Any]:
@@ -313,14 +294,5 @@ def stop_backend(data_dir: str | Path) -> str | None:
     if not _ours(state):
         return None
     pid = int(state["pid"])
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _alive(pid):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.2)
-        if not _alive(pid):
-            break
+    process.terminate(state, SERVE_MARKERS, grace=15)
     return f"stopped annotate serve (pid {pid}) at {state.get('url')}"

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import requests
 
 from annotate.errors import StudioError
 from annotate.schema import PACKAGE_ROOT
+from annotate.studio import process
 from annotate.studio.api import CREDENTIALS, Api, data_dir_path, read_json, remote
 from annotate.studio.project import DEFAULT_TITLE, sync_project
 
@@ -125,30 +125,12 @@ def health(url: str, timeout: float = 3.0) -> bool:
 # ---- process -----------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+LABEL_STUDIO_MARKERS = (("label-studio",), ("label_studio",))
 
 
 def _is_ours(state: dict) -> bool:
-    """The recorded PID is still the process we started (not a recycled PID)."""
-    pid = int(state.get("pid", 0))
-    if pid <= 0 or not _alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return True
-    return "label-studio" in cmdline or "label_studio" in cmdline
+    """The recorded PID is still the Label Studio we started (not a recycled PID)."""
+    return process.is_recorded(state, LABEL_STUDIO_MARKERS)
 
 
 def _child_env(creds: dict[str, str], data_dir: Path) -> dict[str, str]:
@@ -307,7 +289,7 @@ def _launch(host: str, port: int, data_dir: Path, creds: dict, timeout: float) -
 def _wait_until_answering(url: str, pid: int, data_dir: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not health(url, timeout=2):
-        if not _alive(pid):
+        if not process.alive(pid):
             raise StudioError(f"label-studio (pid {pid}) exited; see {data_dir / LOG}")
         if time.monotonic() > deadline:
             raise StudioError(
@@ -318,25 +300,7 @@ def _wait_until_answering(url: str, pid: int, data_dir: Path, timeout: float) ->
 
 
 def _terminate(state: dict, grace: float = 20.0) -> bool:
-    pid, pgid = int(state["pid"]), int(state.get("pgid") or state["pid"])
-    if not _is_ours(state):
-        return False
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if pgid == pid:  # only a group this server leads (start_new_session)
-                os.killpg(pgid, sig)
-            else:
-                os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                return True
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.2)
-    return not _alive(pid)
+    return process.terminate(state, LABEL_STUDIO_MARKERS, grace)
 
 
 def stop(data_dir: str | Path | None = None) -> str:
