@@ -117,15 +117,23 @@ def fit_tagger(
                 if sents[d] is None:
                     sents[d] = np.zeros(len(F.offsets[d]))
 
-        within = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
+        sentences = F.token_sentences()
+        within = sentences if tagger.within_sentences else [None] * len(texts)
+        # the decoding is chosen on the articles (documents of several sentences) when there
+        # are enough of them: a sentence-level corpus (BABE, thousands of one-sentence
+        # documents with one-word spans) would otherwise choose the boundaries for articles
+        tune = tuning_documents(sentences, gold, int(cfg.get("rule_min_sentences", 3)))
+        offsets = [F.offsets[d] for d in tune]
+        p_tok, p_sent = [p_tok[d] for d in tune], [p_sent[d] for d in tune]
+        within = [within[d] for d in tune]
+        tune_gold = [gold[d] for d in tune]
+        blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in tune_gold]
 
         def spans(weight: float, doc_weight: float, threshold: float, gap: int) -> list:
             return [
                 decode(o, mix(t, s, weight, doc_weight), threshold, gap, tagger.min_tokens, w)
-                for o, t, s, w in zip(F.offsets, p_tok, p_sent, within, strict=True)
+                for o, t, s, w in zip(offsets, p_tok, p_sent, within, strict=True)
             ]
-
-        blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in gold]
 
         def si_f1(weight: float, doc_weight: float, threshold: float, gap: int) -> float:
             return metrics.si_prf(spans(weight, doc_weight, threshold, gap), blind_gold)["f1"]
@@ -146,8 +154,11 @@ def fit_tagger(
             sentence_weight=w_best, document_weight=v_best, threshold=t_best, max_gap=g_best
         )
         pred = spans(w_best, v_best, t_best, g_best)
+        tune_texts = [texts[d] for d in tune]
+        if len(tune) < len(texts):
+            say(f"span tagger: decoding chosen on the {len(tune)} documents of several sentences")
         cv["si"] = metrics.si_prf(pred, blind_gold)
-        cv["sentences"] = metrics.sentence_prf(texts, pred, blind_gold)
+        cv["sentences"] = metrics.sentence_prf(tune_texts, pred, blind_gold)
         if labelled and all(m is not None for m in fold_techniques):
             say("span tagger: a decoding rule per technique (FLC F1)")
             blind_rule = {
@@ -157,16 +168,23 @@ def fit_tagger(
                 "threshold": t_best,
                 "max_gap": g_best,
             }
+            tune_sources = {
+                name: ([tok[d] for d in tune], [sent[d] for d in tune])
+                for name, (tok, sent) in oof_sources.items()
+            }
             rules, flc, labelled_pred = tune_technique_rules(
-                F, oof_sources, within, gold, technique[1], fold_techniques, fold_of, texts, cfg,
-                blind_rule, cv["si"]["f1"] - float(cfg.get("si_tolerance", 0.01)),
+                offsets, tune_sources, within, tune_gold, technique[1], fold_techniques,
+                fold_of[tune], tune_texts, cfg, blind_rule,
+                cv["si"]["f1"] - float(cfg.get("si_tolerance", 0.01)),
             )  # fmt: skip
             tagger.set_params(rules=rules)
             cv["flc"] = flc
             cv["si_labelled"] = metrics.si_prf(labelled_pred, blind_gold)
-            cv["sentences"] = metrics.sentence_prf(texts, labelled_pred, blind_gold)
+            cv["sentences"] = metrics.sentence_prf(tune_texts, labelled_pred, blind_gold)
+        blind_tok, blind_sent = oof_sources[BLIND]
         summaries = [
-            tagger_summary(mix(t, s, w_best, v_best)) for t, s in zip(p_tok, p_sent, strict=True)
+            tagger_summary(mix(t, s, w_best, v_best))
+            for t, s in zip(blind_tok, blind_sent, strict=True)
         ]
     if final is not None:
         final.result()
@@ -185,8 +203,20 @@ def fit_tagger(
     return tagger, cv, summaries
 
 
+def tuning_documents(
+    sentences: Sequence[np.ndarray], gold: Sequence[Sequence[tuple]], min_sentences: int
+) -> np.ndarray:
+    """`sentences`: each document's tokens' sentence numbers. The documents whose out-of-fold scores choose the decoding: those of at least
+    `min_sentences` sentences, when at least ten of them have a span; else every document."""
+    n = np.array([len(np.unique(s)) for s in sentences])  # sentence numbers run on
+    long = n >= min_sentences
+    if sum(bool(g) for g, keep in zip(gold, long, strict=True) if keep) >= 10:
+        return np.flatnonzero(long)
+    return np.arange(len(gold))
+
+
 def tune_technique_rules(
-    F: Any,
+    offsets: Sequence[Sequence[tuple[int, int]]],
     sources: dict[str, tuple[list, list]],
     within: Sequence[np.ndarray | None],
     gold: list[list[tuple]],
@@ -233,13 +263,16 @@ def tune_technique_rules(
                 allowed.setdefault(t, [BLIND]).append(name)
     grid = {
         "sentence_weights": [float(w) for w in cfg.get("rule_sentence_weights", [0.0, 0.3, 1.0])],
+        "group_sentence_weights": [
+            float(w) for w in cfg.get("rule_group_sentence_weights", [0.0, 0.3, 1.0])
+        ],
         "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.2, 0.3, 0.4])],
         "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 1, 4, 16])],
         "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.0, 0.1, 0.2, 0.3, 0.4])],
         "argmax": [bool(a) for a in cfg.get("rule_argmax", [True, False])],
     }
     rules, flc = tune_rules(
-        F.offsets, sources, within, gold, techniques, technique_proba, grid, allowed
+        offsets, sources, within, gold, techniques, technique_proba, grid, allowed
     )
     blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in gold]
     tried = []
@@ -247,7 +280,7 @@ def tune_technique_rules(
         trial = (
             dict(rules) if floor is None else {**rules, FILL: {**blind_rule, "min_proba": floor}}
         )
-        found = labelled_spans(F.offsets, sources, within, trial, techniques, technique_proba)
+        found = labelled_spans(offsets, sources, within, trial, techniques, technique_proba)
         unlabelled = [[(a, b) for a, b, _, _ in doc] for doc in found]
         si = metrics.si_prf(unlabelled, blind_gold)["f1"]
         fl = metrics.flc_prf([[(a, b, lab) for a, b, lab, _ in doc] for doc in found], gold)

@@ -143,7 +143,8 @@ def tune_rules(
     `sources[name] = (token scores, sentence scores)` per document (out of fold);
     `technique_proba(items)` gives out-of-fold technique probabilities (columns in `labels`
     order) for `(document, start, end)` items; `grid` holds `sentence_weights`,
-    `thresholds`, `max_gaps` and `min_probas`; `allowed[technique]` limits the sources a
+    `thresholds`, `max_gaps` and `min_probas` (and `group_sentence_weights`, the mixes tried
+on a technique group's scores); `allowed[technique]` limits the sources a
     technique may read (default: the blind one and any source named after a group holding
     it is the caller's business; every source is tried when not given).
     """
@@ -162,7 +163,9 @@ def tune_rules(
         gold_by.append(merged)
     settings = []
     for source in sources:
-        for w in grid["sentence_weights"]:
+        group = source != BLIND and not source.startswith("sentence:")
+        weights = grid["sentence_weights"]
+        for w in grid.get("group_sentence_weights", weights) if group else weights:
             if source != BLIND and source.startswith("sentence:") and not w:
                 continue  # the blind token scores alone: the blind source's runs already
             for t in grid["thresholds"]:
