@@ -144,7 +144,7 @@ def tune_rules(
     `technique_proba(items)` gives out-of-fold technique probabilities (columns in `labels`
     order) for `(document, start, end)` items; `grid` holds `sentence_weights`,
     `thresholds`, `max_gaps` and `min_probas` (and `group_sentence_weights`, the mixes tried
-on a technique group's scores); `allowed[technique]` limits the sources a
+    on a technique group's scores); `allowed[technique]` limits the sources a
     technique may read (default: the blind one and any source named after a group holding
     it is the caller's business; every source is tried when not given).
     """
