@@ -13,7 +13,16 @@ from sklearn.model_selection import KFold
 from annotate import metrics
 from annotate.learn.frames import tagger_summary
 from annotate.learn.linear import average_linear
-from annotate.learn.rules import BLIND, FILL, decode, labelled_spans, mix, tune_rules
+from annotate.learn.rules import (
+    BLIND,
+    FILL,
+    candidates,
+    decode,
+    fill_in,
+    labelled_spans,
+    mix,
+    tune_rules,
+)
 from annotate.learn.tagger import SpanTagger
 from annotate.learn.technique import TechniqueClassifier
 
@@ -175,7 +184,7 @@ def fit_tagger(
             rules, flc, labelled_pred = tune_technique_rules(
                 offsets, tune_sources, within, tune_gold, technique[1], fold_techniques,
                 fold_of[tune], tune_texts, cfg, blind_rule,
-                cv["si"]["f1"] - float(cfg.get("si_tolerance", 0.01)),
+                cv["si"]["f1"] - float(cfg.get("si_tolerance", 0.005)),
             )  # fmt: skip
             tagger.set_params(rules=rules)
             cv["flc"] = flc
@@ -263,11 +272,10 @@ def tune_technique_rules(
                 allowed.setdefault(t, [BLIND]).append(name)
     grid = {
         "sentence_weights": [float(w) for w in cfg.get("rule_sentence_weights", [0.0, 0.3, 1.0])],
-        "group_sentence_weights": [
-            float(w) for w in cfg.get("rule_group_sentence_weights", [0.0, 0.3, 1.0])
-        ],
-        "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.2, 0.3, 0.4])],
+        "group_sentence_weights": [float(w) for w in cfg.get("rule_group_sentence_weights", [0.0])],
+        "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.1, 0.15, 0.2, 0.3, 0.4])],
         "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 1, 4, 16])],
+        "peaks": [float(p) for p in cfg.get("rule_peaks", [0.0, 0.4])],
         "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.0, 0.1, 0.2, 0.3, 0.4])],
         "argmax": [bool(a) for a in cfg.get("rule_argmax", [True, False])],
     }
@@ -275,15 +283,28 @@ def tune_technique_rules(
         offsets, sources, within, gold, techniques, technique_proba, grid, allowed
     )
     blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in gold]
+    found = labelled_spans(offsets, sources, within, rules, techniques, technique_proba)
+    p_tok, p_sent = sources[BLIND]
+    runs = [
+        candidates(*args, blind_rule) for args in zip(offsets, p_tok, p_sent, within, strict=True)
+    ]
+    items = [(d, a, b) for d, cands in enumerate(runs) for a, b, _ in cands]
+    proba = technique_proba(items)
+    bounds = np.cumsum([0] + [len(c) for c in runs])
+    floors = [float(p) for p in cfg.get("fill_min_probas", [0.6, 0.4, 0.2, 0.0])]
+    modes = [bool(m) for m in cfg.get("fill_overlap", [False])]
     tried = []
-    for floor in [None] + [float(p) for p in cfg.get("fill_min_probas", [0.6, 0.4, 0.2, 0.0])]:
-        trial = (
-            dict(rules) if floor is None else {**rules, FILL: {**blind_rule, "min_proba": floor}}
-        )
-        found = labelled_spans(offsets, sources, within, trial, techniques, technique_proba)
-        unlabelled = [[(a, b) for a, b, _, _ in doc] for doc in found]
+    for floor, overlap in [(None, False)] + [(f, m) for f in floors for m in modes]:
+        fill = {**blind_rule, "min_proba": floor, "overlap": overlap}
+        trial = dict(rules) if floor is None else {**rules, FILL: fill}
+        spans = [
+            doc if floor is None
+            else doc + fill_in(doc, runs[d], proba[bounds[d] : bounds[d + 1]], techniques, fill)
+            for d, doc in enumerate(found)
+        ]  # fmt: skip
+        unlabelled = [[(a, b) for a, b, _, _ in doc] for doc in spans]
         si = metrics.si_prf(unlabelled, blind_gold)["f1"]
-        fl = metrics.flc_prf([[(a, b, lab) for a, b, lab, _ in doc] for doc in found], gold)
+        fl = metrics.flc_prf([[(a, b, lab) for a, b, lab, _ in doc] for doc in spans], gold)
         tried.append((si >= si_floor, fl["f1"] if si >= si_floor else si, trial, fl, unlabelled))
     _, _, rules, flc, spans = max(tried, key=lambda t: (t[0], t[1]))
     return rules, flc, spans

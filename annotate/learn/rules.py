@@ -37,8 +37,12 @@ def decode(
     max_gap: int = 1,
     min_tokens: int = 1,
     sentence: np.ndarray | None = None,
+    peak: float = 0.0,
 ) -> list[tuple[int, int, float]]:
     """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score.
+
+    With `peak` above the threshold, only the runs holding a token of at least `peak` are
+    kept (hysteresis: a sure word starts a span, and its less sure neighbours extend it).
 
     With `sentence` (each token's sentence number) a run never crosses a sentence boundary:
     almost all of PTC's gold spans lie within one sentence. The score of a span is the mean
@@ -55,6 +59,8 @@ def decode(
     firsts = hot[np.concatenate([[0], breaks + 1])]
     lasts = hot[np.concatenate([breaks, [hot.size - 1]])]
     keep = lasts - firsts + 1 >= min_tokens
+    if peak > threshold:
+        keep &= np.maximum.reduceat(proba[hot], np.concatenate([[0], breaks + 1])) >= peak
     firsts, lasts = firsts[keep], lasts[keep]
     cumulative = np.concatenate([[0.0], np.cumsum(proba)])
     means = (cumulative[lasts + 1] - cumulative[firsts]) / (lasts - firsts + 1)
@@ -83,6 +89,7 @@ def rule_key(rule: Mapping[str, Any]) -> tuple:
         rule.get("document_weight", 0.0),
         rule["threshold"],
         rule["max_gap"],
+        rule.get("peak", 0.0),
     )
 
 
@@ -97,7 +104,8 @@ def candidates(
     scores = mix(
         p_tok, p_sent, float(rule["sentence_weight"]), float(rule.get("document_weight", 0.0))
     )
-    return decode(offsets, scores, float(rule["threshold"]), int(rule["max_gap"]), 1, sentence)
+    threshold, gap, peak = float(rule["threshold"]), int(rule["max_gap"]), rule.get("peak", 0.0)
+    return decode(offsets, scores, threshold, gap, 1, sentence, float(peak))
 
 
 def chosen(proba: np.ndarray, k: int, rule: Mapping[str, Any]) -> np.ndarray:
@@ -143,7 +151,7 @@ def tune_rules(
     `sources[name] = (token scores, sentence scores)` per document (out of fold);
     `technique_proba(items)` gives out-of-fold technique probabilities (columns in `labels`
     order) for `(document, start, end)` items; `grid` holds `sentence_weights`,
-    `thresholds`, `max_gaps` and `min_probas` (and `group_sentence_weights`, the mixes tried
+    `thresholds`, `max_gaps`, `min_probas` and `peaks` (and `group_sentence_weights`, the mixes tried
     on a technique group's scores); `allowed[technique]` limits the sources a
     technique may read (default: the blind one and any source named after a group holding
     it is the caller's business; every source is tried when not given).
@@ -170,10 +178,13 @@ def tune_rules(
                 continue  # the blind token scores alone: the blind source's runs already
             for t in grid["thresholds"]:
                 for g in grid["max_gaps"]:
-                    settings.append(
-                        {"source": source, "sentence_weight": float(w), "threshold": float(t),
-                         "max_gap": int(g)}
-                    )  # fmt: skip
+                    for peak in grid.get("peaks", [0.0]):
+                        if peak and peak <= t:
+                            continue  # no different from no peak
+                        settings.append(
+                            {"source": source, "sentence_weight": float(w), "threshold": float(t),
+                             "max_gap": int(g), "peak": float(peak)}
+                        )  # fmt: skip
     runs: dict[tuple, tuple[np.ndarray, list[tuple[int, int]]]] = {}
     wanted: dict[tuple[int, int, int], None] = {}
     for rule in settings:
@@ -250,8 +261,9 @@ def labelled_spans(
     span's score is its runs' mean token score times the probability of its technique.
 
     The fill-in rule (`rules[FILL]`, optional) adds the technique-blind runs that no
-    technique's span touches, each under its most probable technique when that probability
-    reaches the rule's `min_proba`: the SI-tuned coverage the per-technique rules left out."""
+    technique's span touches (with `overlap`: no span of the run's own technique), each
+    under its most probable technique when that probability reaches the rule's `min_proba`:
+    the SI-tuned coverage the per-technique rules left out."""
     index = {lab: k for k, lab in enumerate(labels)}
     settings = {rule_key(rule): rule for rule in rules.values()}  # the fill rule's too
     runs: dict[tuple, list[list[Candidate]]] = {}
@@ -281,14 +293,31 @@ def labelled_spans(
                 if keep:
                     out[d].append((a, b, label, float(score) * float(p)))
     if FILL in rules:
-        floor = float(rules[FILL]["min_proba"])
-        for d, cands in enumerate(runs[rule_key(rules[FILL])]):
-            taken = merge_overlaps([(a, b) for a, b, _, _ in out[d]])
-            for a, b, score in cands:
-                if any(s < b and a < e for s, e in taken):
-                    continue
-                p = proba[row[(d, a, b)]]
-                k = int(np.argmax(p[: len(labels)]))
-                if p[k] >= floor:
-                    out[d].append((a, b, labels[k], float(score) * float(p[k])))
+        fill = rules[FILL]
+        for d, cands in enumerate(runs[rule_key(fill)]):
+            rows = proba[[row[(d, a, b)] for a, b, _ in cands]] if cands else np.zeros((0, 0))
+            out[d] += fill_in(out[d], cands, rows, labels, fill)
     return [sorted(doc) for doc in out]
+
+
+def fill_in(
+    found: Sequence[tuple[int, int, str, float]],
+    cands: Sequence[Candidate],
+    proba: np.ndarray,
+    labels: Sequence[str],
+    fill: Mapping[str, Any],
+) -> list[tuple[int, int, str, float]]:
+    """The fill-in rule's spans for one document: of the blind runs `cands` (technique
+    probabilities in the rows of `proba`), those that no span in `found` touches (with
+    `fill["overlap"]`: no span of the run's own technique), each under its most probable
+    technique when that probability reaches `fill["min_proba"]`."""
+    floor, beside = float(fill["min_proba"]), bool(fill.get("overlap", False))
+    added = []
+    for (a, b, score), p in zip(cands, proba, strict=True):
+        k = int(np.argmax(p[: len(labels)]))
+        if p[k] < floor or any(
+            s < b and a < e and (lab == labels[k] or not beside) for s, e, lab, _ in found
+        ):
+            continue
+        added.append((a, b, labels[k], float(score) * float(p[k])))
+    return added
