@@ -11,10 +11,10 @@ from sklearn.base import clone
 
 from annotate.corpus import row, span, write_corpus
 from annotate.learn.fit_labels import frame_params, technique_params
-from annotate.learn.fit_spans import tagger_params
+from annotate.learn.fit_spans import tagger_params, tuning_documents
 from annotate.learn.frames import FrameClassifier, PropagandaScorer
 from annotate.learn.model import Model
-from annotate.learn.rules import BLIND, chosen, labelled_spans, tune_rules
+from annotate.learn.rules import BLIND, chosen, decode, fill_in, labelled_spans, tune_rules
 from annotate.learn.tagger import SpanTagger
 from annotate.learn.technique import TechniqueClassifier
 from annotate.learn.train import train
@@ -107,3 +107,41 @@ def test_estimator_defaults_are_the_shipped_configuration():
     )
     for estimator in (SpanTagger(), TechniqueClassifier(), FrameClassifier(), PropagandaScorer()):
         assert clone(estimator).get_params() == estimator.get_params()
+
+
+def test_decode_with_a_peak_keeps_only_runs_holding_a_sure_token():
+    offsets = [(i * 2, i * 2 + 1) for i in range(8)]
+    p = np.array([0.2, 0.5, 0.2, 0.0, 0.2, 0.3, 0.0, 0.45])
+    assert [s[:2] for s in decode(offsets, p, 0.15, 0)] == [(0, 5), (8, 11), (14, 15)]
+    # hysteresis: runs above 0.15, kept when they hold a token of >= 0.4
+    assert [s[:2] for s in decode(offsets, p, 0.15, 0, peak=0.4)] == [(0, 5), (14, 15)]
+    # the run's score stays the mean of its tokens
+    assert decode(offsets, p, 0.15, 0, peak=0.4)[0][2] == pytest.approx(0.3)
+
+
+def test_fill_in_beside_spans_of_other_techniques_only_with_overlap():
+    labels = ["A", "B"]
+    found = [(0, 10, "A", 0.5)]
+    cands = [(5, 20, 0.6), (30, 40, 0.4)]
+    proba = np.array([[0.2, 0.8], [0.9, 0.1]])
+    fill = {"min_proba": 0.0}
+    # a run touching a labelled span is left out, one elsewhere is added under its argmax
+    assert fill_in(found, cands, proba, labels, fill) == [(30, 40, "A", pytest.approx(0.36))]
+    # with overlap, a run may lie over a span of another technique (B over A)
+    added = fill_in(found, cands, proba, labels, {**fill, "overlap": True})
+    assert [s[:3] for s in added] == [(5, 20, "B"), (30, 40, "A")]
+    # and the confidence floor still applies
+    assert fill_in(found, cands, proba, labels, {"min_proba": 0.85, "overlap": True}) == [
+        (30, 40, "A", pytest.approx(0.36))
+    ]
+
+
+def test_the_decoding_is_chosen_on_documents_of_several_sentences():
+    # sentence numbers run on across the batch, as in the tagger's features
+    articles = [np.array([3 * d, 3 * d, 3 * d + 1, 3 * d + 2]) for d in range(12)]
+    sentences = [np.array([100 + d, 100 + d]) for d in range(30)]
+    gold = [[(0, 1)]] * 42
+    tune = tuning_documents(articles + sentences, gold, 3)
+    assert tune.tolist() == list(range(12))
+    # too few articles with a span: every document
+    assert len(tuning_documents(articles[:5] + sentences, gold[:35], 3)) == 35
