@@ -56,13 +56,15 @@ def fit_tagger(
     say: Callable[[str], None],
     jobs: int = 1,
     technique: tuple[dict[str, Any], Sequence[str]] | None = None,
+    technique_docs: Sequence[bool] | None = None,
 ) -> tuple[SpanTagger, dict[str, Any], list[list[float]]]:
     """Fit the span tagger; the score mix, threshold and gap bridging are chosen for SI F1
     on out-of-fold predictions. `gold` spans are `(start, end)` or `(start, end, technique)`.
 
     With `technique = (TechniqueClassifier parameters, technique names)` and `labelled` in
     the config, each fold also fits a technique classifier, and every technique gets its own
-    decoding rule (rules.py), chosen for the labelled FLC F1 on the out-of-fold scores.
+    decoding rule (rules.py), chosen for the labelled FLC F1 on the out-of-fold scores; the
+    fold's technique classifier learns from the spans of the `technique_docs` (default all).
 
     Returns the tagger, its CV figures and each document's out-of-fold token-score summary
     (the propaganda scorer's training input).
@@ -110,8 +112,9 @@ def fit_tagger(
                 for d, t, s in zip(test_docs, tok, sent, strict=True):
                     into[0][d], into[1][d] = t, s
             if labelled:
-                items = [(texts[d], sp[0], sp[1]) for d in train_docs for sp in gold[d]]
-                names = [sp[2] for d in train_docs for sp in gold[d]]
+                teach = [d for d in train_docs if technique_docs is None or technique_docs[d]]
+                items = [(texts[d], sp[0], sp[1]) for d in teach for sp in gold[d]]
+                names = [sp[2] for d in teach for sp in gold[d]]
                 if len(set(names)) > 1:
                     fold_techniques[f] = TechniqueClassifier(**technique[0]).fit(items, names)
 

@@ -58,7 +58,8 @@ def load_documents(
     provenance = []
     for path in corpora:
         dataset = read_corpus(path)
-        n_span = n_frame = 0
+        n_span = n_frame = n_kept = 0
+        labels: set[str] = set()
         for r in dataset:
             m = merge(r, policy, frame_control=FRAME_CONTROL)
             if m is None:
@@ -72,6 +73,8 @@ def load_documents(
                     )
             n_span += SPAN_CONTROL in m.annotated
             n_frame += FRAME_CONTROL in m.annotated
+            n_kept += 1
+            labels.update(s["label"] for s in m.spans)
             docs.append(m)
         provenance.append(
             {
@@ -80,9 +83,22 @@ def load_documents(
                 "documents": len(dataset),
                 "span_documents": n_span,
                 "frame_documents": n_frame,
+                "merged_documents": n_kept,  # after the merge policy, in order in `docs`
+                "techniques": sorted(labels),
             }
         )
     return docs, provenance
+
+
+def technique_documents(docs: Sequence[Merged], provenance: Sequence[dict]) -> list[bool]:
+    """Which documents teach the technique classifier: those of corpora whose spans carry
+    more than one technique, when there are such corpora. A corpus of one technique (BABE:
+    Loaded_Language only) trains the span tagger, but would teach the technique classifier
+    that technique's prior, not how techniques differ."""
+    keep = [len(p["techniques"]) > 1 for p in provenance]
+    if not any(keep):
+        return [True] * len(docs)
+    return [k for k, p in zip(keep, provenance, strict=True) for _ in range(p["merged_documents"])]
 
 
 def train(
@@ -149,9 +165,10 @@ def _train(
         ),
     }
     components: dict[str, Any] = {}
+    teaches = dict(zip((id(d) for d in docs), technique_documents(docs, provenance), strict=True))
     items, labels, groups = [], [], []
     for k, d in enumerate(span_docs):
-        for s in d.spans:
+        for s in d.spans if teaches[id(d)] else ():
             items.append((d.text, s["start"], s["end"]))
             labels.append(s["label"])
             groups.append(k)
@@ -200,6 +217,7 @@ def _train(
                     technique_params(cfg.get("technique", {}), lexicon_words),
                     schema.techniques,
                 ),
+                technique_docs=[teaches[id(d)] for d in span_docs],
             )
             components["tagger"] = tagger
             info["tagger"] = {
