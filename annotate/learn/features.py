@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
+from annotate.learn.counts import ColumnCache, supported, term_counts
 from annotate.learn.dense import DenseTokens, dense_tokens, form_clusters, sentence_vectors
 from annotate.learn.tokens import (
     TOKEN_RE,
@@ -105,6 +106,7 @@ class CompactTfidfVectorizer(TfidfVectorizer):
         # from it would strip the live vectorizer (a Dask broadcast pickles it twice)
         state = dict(super().__getstate__())
         state.pop("stop_words_", None)
+        state.pop("_columns", None)  # rebuilt on first transform
         vocabulary = state.pop("vocabulary_", None)
         if vocabulary is not None:
             state["terms_"] = np.array(sorted(vocabulary, key=vocabulary.get), dtype=str)
@@ -115,6 +117,17 @@ class CompactTfidfVectorizer(TfidfVectorizer):
         if terms is not None:
             state["vocabulary_"] = {str(t): i for i, t in enumerate(terms)}
         super().__setstate__(state)
+
+    def transform(self, raw_documents):
+        """TF-IDF rows, as `TfidfVectorizer.transform` gives them; counted by `term_counts`
+        (once per distinct word) when it reproduces this vectorizer's analyzer exactly."""
+        if isinstance(raw_documents, str) or not supported(self):
+            return super().transform(raw_documents)
+        held = self.__dict__.get("_columns")
+        if held is None or held[0] is not self.vocabulary_:  # a refit: other columns
+            held = self.__dict__["_columns"] = (self.vocabulary_, ColumnCache())
+        counts = term_counts(self, list(raw_documents), held[1])
+        return self._tfidf.transform(counts, copy=False)
 
 
 # ---- vectorised token and sentence features ------------------------------------------------

@@ -1,0 +1,205 @@
+"""The batch-scoring speed-ups change no feature and no prediction (issue #18).
+
+The per-item implementations they replaced are kept here as the reference: the span
+technique classifier's fields (one dict per span, DictVectorizer) and scikit-learn's own
+TF-IDF counting (`TfidfVectorizer.transform`, one string per n-gram). On real PTC articles,
+the feature matrices must be bit-identical (same rows, columns, column order and values), and
+a model whose pieces are switched back to the reference must predict exactly the same records.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from learn_helpers import DATA, FAST_CONFIG, small_corpora
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
+from annotate.learn.model import Model
+from annotate.learn.rules import labelled_spans
+from annotate.learn.tagger import BLIND
+from annotate.learn.technique import SpanFeatures
+from annotate.learn.train import train
+
+ARTICLES = DATA / "ptc" / "train-articles"
+
+
+# ---- the reference: the per-item implementations the speed-up replaced ----------------------
+def reference_fields(self: SpanFeatures, items):
+    """`SpanFeatures._fields` before the speed-up."""
+
+    def norm(text):
+        return " ".join(WORD_RE.findall(text.lower()))
+
+    def context(text, start, end, width):
+        left = WORD_RE.findall(text[max(0, start - 12 * width) : start].lower())[-width:]
+        right = WORD_RE.findall(text[end : end + 12 * width].lower())[:width]
+        return " ".join(left), " ".join(right)
+
+    lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+    spans_text, contexts, extras = [], [], []
+    norm_docs: dict[int, str] = {}
+    for text, start, end in items:
+        key = id(text)
+        if key not in norm_docs:
+            norm_docs[key] = " " + norm(text) + " "
+        piece = text[start:end]
+        words = WORD_RE.findall(piece.lower())
+        left, right = context(text, start, end, self.context_words)
+        spans_text.append(piece)
+        contexts.append(
+            " ".join("L_" + w for w in left.split())
+            + " "
+            + " ".join("R_" + w for w in right.split())
+        )
+        normed = " " + " ".join(words) + " "
+        repeats = norm_docs[key].count(normed) if words else 0
+        before = text[max(0, start - 3) : start]
+        after = text[end : end + 3]
+        f = {
+            "n_words": math.log1p(len(words)),
+            f"len_bin={min(len(words), 12) if len(words) < 12 else 12 + len(words) // 10}": 1,
+            "repeated": float(repeats > 1),
+            "repeats": math.log1p(max(repeats - 1, 0)),
+            "upper_ratio": sum(c.isupper() for c in piece) / max(len(piece), 1),
+            "starts_sentence": float(start == 0 or text[start - 1] == "\n" or ". " in before),
+            "quoted": float(any(q in before for q in "\"“'") or any(q in after for q in "\"”'")),
+            "ends_q": float(piece.rstrip().endswith("?") or after.startswith("?")),
+            "ends_excl": float(piece.rstrip().endswith("!") or after.startswith("!")),
+            "has_q": float("?" in piece),
+            "has_excl": float("!" in piece),
+            "one_word": float(len(words) == 1),
+        }
+        for name, lex in lexicons.items():
+            hits = sum(w in lex for w in words)
+            if hits:
+                f["lex=" + name] = hits / len(words)
+        extras.append(f)
+    return spans_text, contexts, extras
+
+
+class ReferenceTfidf(CompactTfidfVectorizer):
+    """scikit-learn's own counting: one string per n-gram, counted in a dict."""
+
+    def transform(self, raw_documents):
+        return TfidfVectorizer.transform(self, raw_documents)
+
+
+class ReferenceSpanFeatures(SpanFeatures):
+    def transform(self, items):
+        spans_text, contexts, extras = reference_fields(self, items)
+        return sp.hstack(
+            [
+                self.words_.transform(spans_text),
+                self.chars_.transform(spans_text),
+                0.5 * self.context_.transform(contexts),
+                self.extras_.transform(extras),
+            ]
+        ).tocsr()
+
+
+def as_reference(model: Model) -> Model:
+    """A deep copy of `model` computing its features with the reference implementations."""
+    ref = copy.deepcopy(model)
+    seen: set[int] = set()
+
+    def walk(obj):
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, np.ndarray)):
+            return
+        seen.add(id(obj))
+        if type(obj) is CompactTfidfVectorizer:
+            obj.__class__ = ReferenceTfidf
+        elif type(obj) is SpanFeatures:
+            obj.__class__ = ReferenceSpanFeatures
+        children = obj.values() if isinstance(obj, dict) else getattr(obj, "__dict__", {}).values()
+        if isinstance(obj, (list, tuple)):
+            children = obj
+        for child in list(children):
+            walk(child)
+
+    walk(ref)
+    assert ref.technique.features_.__class__ is ReferenceSpanFeatures
+    return ref
+
+
+def assert_same_csr(a, b) -> None:
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
+    assert a.shape == b.shape
+    assert np.array_equal(a.indptr, b.indptr)
+    assert np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)  # bit for bit, not approximately
+
+
+# ---- a real model, real articles ----------------------------------------------------------
+CONFIG = FAST_CONFIG.replace("sentence_chars = false", "sentence_chars = true")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Model:
+    root = tmp_path_factory.mktemp("speed")
+    ptc, sem = small_corpora(root, n=20)
+    (root / "speed.toml").write_text(CONFIG, encoding="utf-8")
+    train([ptc, sem], root / "model", config=root / "speed.toml", progress=lambda m: None)
+    return Model.load(root / "model")
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    """60 PTC articles the model was not trained on (the first 20 are its training data)."""
+    paths = sorted(Path(ARTICLES).glob("article*.txt"))[20:80]
+    return [p.read_bytes().decode("utf-8") for p in paths]
+
+
+def candidate_items(model: Model, texts: list[str]) -> list[tuple[str, int, int]]:
+    """The (text, start, end) items Model.predict gives the technique classifier."""
+    tagger = model.tagger
+    F = tagger.featurize(texts)
+    sources = tagger.source_scores_featurized(F, range(len(texts)))
+    asked: list = []
+
+    def proba(items):
+        asked.extend((texts[d], a, b) for d, a, b in items)
+        return model._technique_matrix([(texts[d], a, b) for d, a, b in items])
+
+    assert BLIND in sources
+    labelled_spans(F.offsets, sources, F.token_sentences(), tagger.rules, model.techniques, proba)
+    return asked
+
+
+def test_technique_features_are_identical(model, texts):
+    items = candidate_items(model, texts)
+    assert len(items) > 1000
+    gold = []  # and gold-like spans from the training labels: other lengths, whole sentences
+    for text in texts[:10]:
+        gold += [(text, 0, len(text)), (text, 0, 1), (text, len(text) - 1, len(text))]
+    features = model.technique.features_
+    reference = as_reference(model).technique.features_
+    assert_same_csr(features.transform(items + gold), reference.transform(items + gold))
+
+
+def test_tfidf_counts_are_identical_on_odd_text(model, texts):
+    """Whitespace runs, tabs, non-breaking and other Unicode spaces, case, an empty text."""
+    odd = ["", " ", "A\t\tb  C\u00a0d\u2003e\n\nF", "ΟΔΟΣ.Α İstanbul ǅemal", "x" * 40, *texts[:5]]
+    vectorizers = [
+        ("words", model.technique.features_.words_),
+        ("chars", model.technique.features_.chars_),
+        ("context", model.technique.features_.context_),
+        ("frames", model.frame_classifier.pipeline_.named_steps["features"].transformer_list[0][1]),
+    ]
+    for _name, v in vectorizers:
+        assert isinstance(v, CompactTfidfVectorizer)
+        assert_same_csr(v.transform(odd), TfidfVectorizer.transform(v, odd))
+        assert_same_csr(v.transform(odd), TfidfVectorizer.transform(v, odd))  # cache warm
+
+
+def test_predictions_are_identical(model, texts):
+    reference = as_reference(model)
+    got = model.predict(texts)
+    expected = reference.predict(texts)
+    assert got == expected
+    assert sum(len(r["spans"]) for r in got) > 0
