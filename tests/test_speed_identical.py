@@ -19,7 +19,8 @@ import scipy.sparse as sp
 from learn_helpers import DATA, FAST_CONFIG, small_corpora
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
+from annotate.learn import features
+from annotate.learn.features import WORD_RE, CompactTfidfVectorizer, tokenize
 from annotate.learn.model import Model
 from annotate.learn.rules import labelled_spans
 from annotate.learn.tagger import BLIND
@@ -81,6 +82,107 @@ def reference_fields(self: SpanFeatures, items):
                 f["lex=" + name] = hits / len(words)
         extras.append(f)
     return spans_text, contexts, extras
+
+
+def reference_token_matrix(
+    tok,
+    n_features: int,
+    window: int = 2,
+    lexicons: dict[str, frozenset[str]] | None = None,
+    sentence_words: bool = False,
+    vectors=None,
+) -> sp.csr_matrix:
+    """`features.token_matrix` before the speed-up: (row, column) pairs, then
+    `sum_duplicates`.
+
+    Features: the word and its neighbours (up to `window` each side, within the sentence),
+    bigrams, 3-letter affixes, shape, position in the sentence from either end, inside a quote,
+    sentence length and marks, lexicon membership of the word and its neighbours,
+    (`sentence_words`) the sentence's words, and (`vectors`) the word's clusters at every
+    granularity, its neighbours' clusters (two each side) and cluster bigrams.
+    """
+    lexicons = lexicons or {}
+    n = tok.word.size
+    if n == 0:
+        return sp.csr_matrix((0, n_features))
+    t = features._form_table(tok, lexicons)
+    w = t["word"][tok.word]
+    sid = tok.token_sentence
+    first, last = features.sentence_geometry(sid)
+    idx = np.arange(n)
+    pos, rpos, length = idx - first, last - idx, last - first + 1
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+
+    def add(template: int, values: np.ndarray, where: np.ndarray | None = None) -> None:
+        r = idx if where is None else idx[where]
+        v = values if where is None else values[where]
+        rows.append(r)
+        cols.append(features.hash_columns(template, v, n_features))
+
+    add(features.T_BIAS, np.zeros(n, dtype=np.uint64))
+    add(features.T_WORD, w)
+    add(features.T_SHAPE, t["shape"][tok.word])
+    long_word = t["long"][tok.word]
+    add(features.T_P3, t["p3"][tok.word], long_word)
+    add(features.T_S3, t["s3"][tok.word], long_word)
+    add(features.T_POS, np.searchsorted([0, 1, 3, 7, 15, 30], pos).astype(np.uint64))
+    add(features.T_RPOS, np.searchsorted([0, 1, 3, 7, 15], rpos).astype(np.uint64))
+    quotes = np.cumsum(t["quote"][tok.word])
+    before = np.where(first > 0, quotes[first - 1], 0)
+    add(features.T_INQ, np.zeros(n, dtype=np.uint64), (quotes - before) % 2 == 1)
+    neighbours = {}
+    for d in range(1, window + 1):
+        for sign, template, pad in (
+            (-1, features.T_LEFT, features._BOS),
+            (1, features.T_RIGHT, features._EOS),
+        ):
+            j = idx + sign * d
+            inside = (j >= first) & (j <= last)
+            values = np.where(inside, w[np.clip(j, 0, n - 1)], np.uint64(pad))
+            neighbours[sign * d] = values
+            add(template * 64 + d, values)
+    if window:
+        add(features.T_BG_PREV, features._pair(neighbours[-1], w))
+        add(features.T_BG_NEXT, features._pair(w, neighbours[1]))
+    lex = t["lex"][tok.word]
+    for k in range(len(lexicons)):
+        here = (lex >> k) & 1 == 1
+        add(features.T_LEX, np.full(n, k, dtype=np.uint64), here)
+        for d in (-1, 1):
+            j = idx + d
+            near = (j >= first) & (j <= last) & ((lex[np.clip(j, 0, n - 1)] >> k) & 1 == 1)
+            add(features.T_LEX_NEAR, np.full(n, k, dtype=np.uint64), near)
+    # sentence-level features, repeated on each of the sentence's tokens
+    add(features.T_SLEN, np.searchsorted([5, 10, 20, 35, 60], length).astype(np.uint64))
+    mark = t["mark"][tok.word]
+    n_sent = int(sid.max()) + 1
+    for m in range(1, len(features._MARKS) + 1):
+        has = np.zeros(n_sent, dtype=bool)
+        has[sid[mark == m]] = True
+        add(features.T_MARK, np.full(n, m, dtype=np.uint64), has[sid])
+    if sentence_words:
+        # token i gets S=word for every distinct alphabetic word of its sentence
+        alpha = t["alpha"][tok.word]
+        s_a, w_a = sid[alpha], w[alpha]
+        order = np.lexsort((w_a, s_a))
+        s_a, w_a = s_a[order], w_a[order]
+        distinct = np.ones(s_a.size, dtype=bool)
+        distinct[1:] = (s_a[1:] != s_a[:-1]) | (w_a[1:] != w_a[:-1])
+        s_a, w_a = s_a[distinct], w_a[distinct]
+        counts = np.bincount(sid, minlength=n_sent)
+        firsts = np.cumsum(counts) - counts  # tokens are in sentence order
+        k = counts[s_a]
+        pair = np.repeat(np.arange(s_a.size), k)
+        rows.append(firsts[s_a][pair] + np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+        cols.append(features.hash_columns(features.T_S_WORD, w_a[pair], n_features))
+    if vectors is not None:
+        features._cluster_features(tok, vectors, first, last, add)
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
+    X.sum_duplicates()
+    return X
 
 
 class ReferenceTfidf(CompactTfidfVectorizer):
@@ -203,3 +305,19 @@ def test_predictions_are_identical(model, texts):
     expected = reference.predict(texts)
     assert got == expected
     assert sum(len(r["spans"]) for r in got) > 0
+
+
+def test_token_features_are_identical(model, texts):
+    tagger = model.tagger
+    tok = tokenize(texts)
+    vectors = tagger.vectors()
+    lexicons = {"opinion": frozenset(["bad", "good", "great", "corrupt", "fake"])}
+    for window, lex, words, vec in [
+        (tagger.window, {}, False, vectors),
+        (2, lexicons, False, vectors),
+        (1, lexicons, True, None),
+        (0, {}, False, None),
+    ]:
+        got = features.token_matrix(tok, tagger.n_features, window, lex, words, vec)
+        expected = reference_token_matrix(tok, tagger.n_features, window, lex, words, vec)
+        assert_same_csr(got, expected)
