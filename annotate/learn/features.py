@@ -167,6 +167,7 @@ _MARKS = '!?"“:'
     T_CL_BG_NEXT,
     T_S_CLUSTER,
 ) = range(1, 25)
+COUNT_BLOCK = 16384  # tokens counted at a time by `count_matrix`
 _BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
 
 
@@ -300,34 +301,41 @@ def token_matrix(
         cols.append(hash_columns(T_S_WORD, w_a[pair], n_features))
     if vectors is not None:
         _cluster_features(tok, vectors, first, last, add)
-    return count_matrix(np.stack(per_token, axis=1), rows, cols, n_features)
+    return count_matrix(per_token, rows, cols, n_features)
 
 
 def count_matrix(
-    per_token: np.ndarray, rows: list[np.ndarray], cols: list[np.ndarray], n_features: int
+    per_token: list[np.ndarray], rows: list[np.ndarray], cols: list[np.ndarray], n_features: int
 ) -> sp.csr_matrix:
-    """Canonical CSR counts (columns sorted, repeats summed) of a tokens x templates array of
-    columns (-1: none) plus any (rows, cols) entries: what building it from (row, column)
-    pairs and `sum_duplicates` gives, without the pairs (a quarter of the memory)."""
-    n = per_token.shape[0]
+    """Canonical CSR counts (columns sorted, repeats summed) of per-template token columns
+    (-1: none) plus any (rows, cols) entries: what building it from (row, column) pairs and
+    `sum_duplicates` gives. Without extra entries, the tokens are counted a block at a time,
+    so the memory beyond the result stays a few MB."""
+    n = per_token[0].size
     if rows:
-        r = np.concatenate([np.repeat(np.arange(n), per_token.shape[1]), *rows])
-        c = np.concatenate([per_token.ravel(), *[x.astype(np.int32) for x in cols]])
+        r = np.concatenate([np.tile(np.arange(n), len(per_token)), *rows])
+        c = np.concatenate([*per_token, *[x.astype(np.int32) for x in cols]])
         keep = c >= 0
         X = sp.csr_matrix((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n_features))
         X.sum_duplicates()
         return X
-    ordered = np.sort(per_token, axis=1)
-    valid = ordered >= 0
-    values = ordered[valid]  # row by row, each row's columns ascending
-    row_of = np.repeat(np.arange(n), valid.sum(axis=1))
-    first = np.ones(values.size, dtype=bool)
-    first[1:] = (values[1:] != values[:-1]) | (row_of[1:] != row_of[:-1])
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, values.size)).astype(np.float64)
+    indices, counts = [], []
+    per_row = np.zeros(n, dtype=np.int32)
+    for a in range(0, n, COUNT_BLOCK):
+        b = min(n, a + COUNT_BLOCK)
+        block = np.sort(np.stack([c[a:b] for c in per_token], axis=1), axis=1)
+        first = block >= 0
+        first[:, 1:] &= block[:, 1:] != block[:, :-1]  # the first of each run of one column
+        per_row[a:b] = first.sum(axis=1)
+        starts = np.flatnonzero(first)
+        # a run ends where the next one starts, or at the end of its row
+        ends = np.flatnonzero(np.diff(block, axis=1, append=np.int32(-2)) != 0)
+        indices.append(block.ravel()[starts])
+        run_end = ends[np.searchsorted(ends, starts)]
+        counts.append((run_end - starts + 1).astype(np.float64))
     indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(row_of[starts], minlength=n), out=indptr[1:])
-    X = sp.csr_matrix((counts, values[starts], indptr), shape=(n, n_features))
+    np.cumsum(per_row, out=indptr[1:])
+    X = sp.csr_matrix((np.concatenate(counts), np.concatenate(indices), indptr), (n, n_features))
     X.has_canonical_format = True
     return X
 
