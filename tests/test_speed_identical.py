@@ -10,7 +10,9 @@ a model whose pieces are switched back to the reference must predict exactly the
 from __future__ import annotations
 
 import copy
+import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +21,10 @@ import scipy.sparse as sp
 from learn_helpers import DATA, FAST_CONFIG, small_corpora
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from annotate.learn import features
+from annotate.errors import BadInput
+from annotate.learn import arrays, features
 from annotate.learn.features import WORD_RE, CompactTfidfVectorizer, tokenize
-from annotate.learn.model import Model
+from annotate.learn.model import COMPONENT_FILES, Model, file_sha256
 from annotate.learn.rules import labelled_spans
 from annotate.learn.tagger import BLIND
 from annotate.learn.technique import SpanFeatures
@@ -242,12 +245,17 @@ CONFIG = FAST_CONFIG.replace("sentence_chars = false", "sentence_chars = true")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Model:
+def model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("speed")
     ptc, sem = small_corpora(root, n=20)
     (root / "speed.toml").write_text(CONFIG, encoding="utf-8")
     train([ptc, sem], root / "model", config=root / "speed.toml", progress=lambda m: None)
-    return Model.load(root / "model")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def model(model_dir) -> Model:
+    return Model.load(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +329,72 @@ def test_token_features_are_identical(model, texts):
         got = features.token_matrix(tok, tagger.n_features, window, lex, words, vec)
         expected = reference_token_matrix(tok, tagger.n_features, window, lex, words, vec)
         assert_same_csr(got, expected)
+
+
+# ---- the model's large arrays: .npy files beside the skops files, memory-mapped -------------
+def test_large_arrays_are_memory_mapped_files(model_dir, model):
+    info = json.loads((model_dir / "model.json").read_text())
+    npy = sorted(p.name for p in model_dir.glob("*.npy"))
+    assert npy and set(npy) <= set(info["files"])
+    assert info["format_version"] == 2
+    coef = model.tagger.sentence_classifier_.coef_
+    assert isinstance(coef, np.memmap) and not coef.flags.writeable
+    # the word vectors the tagger and the frame classifier both hold: one file, one mapping
+    frames_vectors = model.frame_classifier.pipeline_.named_steps["features"].transformer_list[1][1]
+    assert frames_vectors.vectors_.vectors_ is model.tagger.vectors_.vectors_
+
+
+def test_tampered_array_file_is_refused(model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    victim = sorted(copy.glob("*.npy"))[0]
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 1
+    victim.write_bytes(bytes(data))
+    with pytest.raises(BadInput, match=f"{victim.name} does not match the sha256"):
+        Model.load(copy)
+
+
+def test_directory_without_array_files_loads_and_predicts_the_same(model_dir, model, texts):
+    """A model directory written before the .npy files (every array inside its skops file)."""
+    import skops.io as sio
+
+    old = model_dir.parent / "model-v1"
+    old.mkdir(exist_ok=True)
+    info = json.loads((model_dir / "model.json").read_text())
+    files = {}
+    for key, name in COMPONENT_FILES.items():
+        component = {
+            "tagger": model.tagger,
+            "technique": model.technique,
+            "frames": model.frame_classifier,
+            "propaganda": model.propaganda,
+        }[key]
+        if component is None:
+            continue
+        plain = copy.deepcopy(component)
+        for path, array in arrays.large_arrays(plain):  # kept inside the skops file
+            arrays.attach(plain, path, np.array(array))
+        sio.dump(plain, old / name)
+        files[name] = file_sha256(old / name)
+    info.update(files=files, format_version=1)
+    info.pop("arrays")
+    (old / "model.json").write_text(json.dumps(info))
+    assert not list(old.glob("*.npy"))
+    assert Model.load(old).predict(texts[:10]) == model.predict(texts[:10])
+
+
+def test_dask_workers_load_the_model_directory_once_each(model_dir, model, texts):
+    from annotate.documents import Document
+    from annotate.scoring import score_records
+    from annotate.scoring.engines import DaskEngine, ModelOnDisk
+
+    docs = [Document(id=str(i), text=t, meta={}) for i, t in enumerate(texts[:12])]
+    local = list(score_records(docs, model_dir, batch_size=4))
+    engine = DaskEngine(2, model)
+    try:
+        assert isinstance(engine.model, ModelOnDisk)
+    finally:
+        engine.close()
+    dask = list(score_records(docs, model_dir, engine="dask", workers=2, batch_size=4))
+    assert dask == local
