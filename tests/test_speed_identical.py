@@ -315,6 +315,19 @@ def test_predictions_are_identical(model, texts):
     assert sum(len(r["spans"]) for r in got) > 0
 
 
+def reference_offsets(text: str) -> list[tuple[int, int]]:
+    """`tokenize`'s token offsets before the speed-up: one Match object per token."""
+    return [m.span() for m in features.TOKEN_RE.finditer(text)]
+
+
+def test_token_offsets_are_identical(texts):
+    odd = ["", "  ", "a", " a ", "don't ’tis dogs' (x)—y…\u00a0z\t\n", "İstanbul ΟΔΟΣ.Α _x_ 3.14"]
+    for text in odd + texts:
+        tok = tokenize([text])
+        assert tok.offsets == [reference_offsets(text)]
+        assert [text[a:b] for a, b in tok.offsets[0]] == features.TOKEN_RE.findall(text)
+
+
 def test_token_features_are_identical(model, texts):
     tagger = model.tagger
     tok = tokenize(texts)
