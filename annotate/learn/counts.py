@@ -111,3 +111,29 @@ def _counts(rows: Iterable[list[int]], n_rows: int, width: int) -> sp.csr_matrix
     )
     X.has_sorted_indices = True
     return X
+
+
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: the maximal runs of 2+ \w
+
+
+def takes_tokens(vectorizer, token_pattern: str) -> bool:
+    """Whether `vectorizer` tokenizes a text into its `token_pattern` matches of the text
+    lower-cased, and nothing else (so `tokens_tfidf` may be given those tokens)."""
+    return (
+        supported(vectorizer)
+        and vectorizer.analyzer == "word"
+        and vectorizer.lowercase
+        and not vectorizer.strip_accents
+        and vectorizer.token_pattern == token_pattern
+    )
+
+
+def tokens_tfidf(vectorizer, token_lists: Sequence[list[str]]) -> sp.csr_matrix:
+    """`vectorizer.transform(texts)` given each text's tokens (lower-cased, as its
+    tokenizer finds them): the texts are not tokenized again."""
+    vocabulary = vectorizer.vocabulary_
+    stop = vectorizer.get_stop_words()
+    bigrams = tuple(vectorizer.ngram_range) == (1, 2)
+    rows = (_word_columns(t, stop, bigrams, vocabulary) for t in token_lists)
+    counts = _counts(rows, len(token_lists), len(vocabulary))
+    return vectorizer._tfidf.transform(counts, copy=False)

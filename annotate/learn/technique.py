@@ -19,6 +19,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
+from annotate.learn.counts import DEFAULT_TOKEN_PATTERN, takes_tokens, tokens_tfidf
 from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
 
 SpanItem = tuple[str, int, int]
@@ -44,7 +45,12 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         self.lexicons = lexicons
         self.max_features = max_features
 
-    def _fields(self, items: Sequence[SpanItem]) -> tuple[list[str], list[str], list[dict]]:
+    def _fields(
+        self, items: Sequence[SpanItem], tokens: dict[str, list] | None = None
+    ) -> tuple[list[str], list[str], list[dict]]:
+        """Per item: its text, its context words (`L_` before, `R_` after) as text, its other
+        features; and (`tokens`) the token lists of the TF-IDF vectorizers, so they need not
+        tokenize the text again: `words` (2+ letters, lower-cased), `context` (lower-cased)."""
         lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         spans_text, contexts, extras = [], [], []
         norm_docs: dict[int, str] = {}
@@ -63,6 +69,11 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
             left = findall(text[max(0, start - reach) : start].lower())[-width:]
             right = findall(text[end : end + reach].lower())[:width]
             spans_text.append(piece)
+            if tokens is not None:
+                tokens["words"].append([w for w in words if len(w) > 1])
+                tokens["context"].append(
+                    [("L_" + w).lower() for w in left] + [("R_" + w).lower() for w in right]
+                )
             contexts.append(
                 " ".join(["L_" + w for w in left]) + " " + " ".join(["R_" + w for w in right])
             )
@@ -139,12 +150,23 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, items: Sequence[SpanItem]) -> sp.csr_matrix:
-        spans_text, contexts, extras = self._fields(items)
+        tokens: dict[str, list] = {"words": [], "context": []}
+        spans_text, contexts, extras = self._fields(items, tokens)
+        # the word vectorizers' tokens are the words `_fields` found: maximal runs of \w in
+        # the lower-cased text (2 or more of them for the default token pattern)
+        if takes_tokens(self.words_, DEFAULT_TOKEN_PATTERN):
+            words = tokens_tfidf(self.words_, tokens["words"])
+        else:
+            words = self.words_.transform(spans_text)
+        if takes_tokens(self.context_, r"\S+") and tuple(self.context_.ngram_range) == (1, 1):
+            context = tokens_tfidf(self.context_, tokens["context"])
+        else:
+            context = self.context_.transform(contexts)
         return sp.hstack(
             [
-                self.words_.transform(spans_text),
+                words,
                 self.chars_.transform(spans_text),
-                0.5 * self.context_.transform(contexts),
+                0.5 * context,
                 self._extras_matrix(extras),
             ]
         ).tocsr()
