@@ -292,6 +292,16 @@ def test_technique_features_are_identical(model, texts):
     assert_same_csr(features.transform(items + gold), reference.transform(items + gold))
 
 
+def test_technique_blocks_give_the_same_probabilities(model, texts):
+    """Model._technique_matrix classifies spans a block at a time: each row stands alone."""
+    items = candidate_items(model, texts)
+    whole = model.technique.predict_proba(items)
+    blocks = np.vstack(
+        [model.technique.predict_proba(items[i : i + 700]) for i in range(0, len(items), 700)]
+    )
+    assert np.array_equal(whole, blocks)
+
+
 def test_tfidf_counts_are_identical_on_odd_text(model, texts):
     """Whitespace runs, tabs, non-breaking and other Unicode spaces, case, an empty text."""
     odd = ["", " ", "A\t\tb  C\u00a0d\u2003e\n\nF", "ΟΔΟΣ.Α İstanbul ǅemal", "x" * 40, *texts[:5]]
