@@ -12,6 +12,7 @@ order in each row), so the TF-IDF weights and everything downstream are too.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -60,23 +61,28 @@ def term_counts(vectorizer, docs: Sequence[str], cache: ColumnCache) -> sp.csr_m
             get = vocabulary.get
             return [j for j in map(get, ngrams(word)) if j is not None]
 
-        rows = (
-            _concat(cache.columns(w, compute) for w in WHITE_SPACES.sub(" ", preprocess(d)).split())
-            for d in docs
-        )
+        # scikit-learn joins whitespace runs first (WHITE_SPACES); split() gives the same words
+        cols: list[int] = []
+        lengths = np.zeros(len(docs), dtype=np.int64)
+        known = cache.get
+        for i, d in enumerate(docs):
+            words = preprocess(d).split()
+            hits = list(map(known, words))
+            if None in hits:
+                hits = [
+                    h if h is not None else cache.columns(w, compute)
+                    for w, h in zip(words, hits, strict=True)
+                ]
+            before = len(cols)
+            cols.extend(itertools.chain.from_iterable(hits))
+            lengths[i] = len(cols) - before
+        return _counts_from(np.asarray(cols, dtype=np.int64), lengths, len(vocabulary))
     else:
         tokenize = vectorizer.build_tokenizer()
         stop = vectorizer.get_stop_words()
         bigrams = tuple(vectorizer.ngram_range) == (1, 2)
         rows = (_word_columns(tokenize(preprocess(d)), stop, bigrams, vocabulary) for d in docs)
     return _counts(rows, len(docs), len(vocabulary))
-
-
-def _concat(parts: Iterable[list[int]]) -> list[int]:
-    out: list[int] = []
-    for p in parts:
-        out.extend(p)
-    return out
 
 
 def _word_columns(tokens: list[str], stop, bigrams: bool, vocabulary: dict) -> list[int]:
@@ -97,7 +103,12 @@ def _counts(rows: Iterable[list[int]], n_rows: int, width: int) -> sp.csr_matrix
     for i, row in enumerate(rows):
         cols.extend(row)
         lengths[i] = len(row)
-    c = np.asarray(cols, dtype=np.int64)
+    return _counts_from(np.asarray(cols, dtype=np.int64), lengths, width)
+
+
+def _counts_from(c: np.ndarray, lengths: np.ndarray, width: int) -> sp.csr_matrix:
+    """Columns of each row in turn (`lengths[i]` of row i) -> the CSR counts."""
+    n_rows = lengths.size
     r = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
     # one key per (row, column): sorting by it groups repeats and sorts each row's columns
     key = np.unique(r * max(width, 1) + c, return_counts=True)
