@@ -7,8 +7,10 @@ configuration runs the real command line in a subprocess:
 
     annotate score IN.jsonl --out OUT.jsonl --workers W [--engine dask] [--model DIR]
 
-and is timed (wall clock and CPU-seconds of the process tree) while the summed RSS of the
-process and all its children is sampled every 0.25 s (peak reported). The floor is a bare
+and is timed (wall clock and CPU-seconds of the process tree) while the memory of the
+process and all its children is sampled every 0.25 s: peaks of the summed RSS (pages shared
+between processes counted in each), of the summed PSS (shared pages split among the
+processes sharing them) and of the largest single process's RSS (a worker, or the parent). The floor is a bare
 reader in a subprocess: read the same JSONL line by line, json.loads, and run the word regex
 over the text. Configurations without a model (`--configs`) run at every size in `--sizes`;
 with a model (`--model-configs`) at `--model-sizes`. The model is `--model DIR`, or one
@@ -68,16 +70,21 @@ def run_measured(cmd: list[str]) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
-    peak = 0
+    peak = peak_pss = peak_one = 0
     while proc.poll() is None:
         try:
-            rss = ps.memory_info().rss
-            for child in ps.children(recursive=True):
+            rss = pss = 0
+            for p in [ps, *ps.children(recursive=True)]:
                 try:
-                    rss += child.memory_info().rss
+                    # PSS splits pages shared between processes (the forked model, the
+                    # memory-mapped arrays) among them; summed RSS counts them in each
+                    info = p.memory_full_info()
                 except psutil.Error:
-                    pass
-            peak = max(peak, rss)
+                    continue
+                rss += info.rss
+                pss += info.pss
+                peak_one = max(peak_one, info.rss)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         except psutil.Error:
             pass
         time.sleep(0.25)  # walking the process tree costs CPU: ~5% of a core at 0.1 s
@@ -91,6 +98,8 @@ def run_measured(cmd: list[str]) -> dict:
         "seconds": seconds,
         "cpu_s": cpu,
         "peak_rss_mb": peak / 2**20,
+        "peak_pss_mb": peak_pss / 2**20,
+        "peak_process_rss_mb": peak_one / 2**20,
         "stderr": err.decode().strip(),
     }
 
@@ -143,13 +152,16 @@ def run_config(config: str, src: Path, n: int, floor: dict, tmp: Path, model: Pa
         "x_floor_cpu": round(m["cpu_s"] / floor["cpu_s"], 1),
         "load_average": os.getloadavg(),
         "peak_rss_mb": round(m["peak_rss_mb"], 1),
+        "peak_pss_mb": round(m["peak_pss_mb"], 1),
+        "peak_process_rss_mb": round(m["peak_process_rss_mb"], 1),
         "output_mb": round(out.stat().st_size / 2**20, 1),
         "summary": m["stderr"].splitlines()[-1] if m["stderr"] else "",
     }
     label = f"{config}{' + model' if model else ''}"
     print(
         f"  {label}: {r['seconds']} s, {r['docs_per_s']} docs/s, "
-        f"{r['x_floor']}x floor, peak RSS {r['peak_rss_mb']} MB; CPU {r['cpu_s']} s "
+        f"{r['x_floor']}x floor, peak RSS {r['peak_rss_mb']} MB (PSS {r['peak_pss_mb']} MB, "
+        f"largest process {r['peak_process_rss_mb']} MB); CPU {r['cpu_s']} s "
         f"({r['docs_per_cpu_s']} docs per CPU-s, {r['x_floor_cpu']}x floor CPU), "
         f"load {r['load_average'][0]:.1f}",
         flush=True,

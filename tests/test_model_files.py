@@ -45,7 +45,7 @@ def test_untouched_model_loads(model_dir):
 
 def test_no_pickle_anywhere(model_dir):
     for f in model_dir.iterdir():
-        assert f.suffix in {".skops", ".json", ".md"}, f
+        assert f.suffix in {".skops", ".npy", ".json", ".md"}, f  # .npy: allow_pickle=False
 
 
 def test_tampered_file_is_refused(copy):

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from annotate.errors import BadInput
+from annotate.learn.counts import ColumnCache, supported, term_counts
 from annotate.learn.dense import DenseTokens, dense_tokens, form_clusters, sentence_vectors
 from annotate.learn.tokens import (
     TOKEN_RE,
@@ -105,6 +106,7 @@ class CompactTfidfVectorizer(TfidfVectorizer):
         # from it would strip the live vectorizer (a Dask broadcast pickles it twice)
         state = dict(super().__getstate__())
         state.pop("stop_words_", None)
+        state.pop("_columns", None)  # rebuilt on first transform
         vocabulary = state.pop("vocabulary_", None)
         if vocabulary is not None:
             state["terms_"] = np.array(sorted(vocabulary, key=vocabulary.get), dtype=str)
@@ -115,6 +117,17 @@ class CompactTfidfVectorizer(TfidfVectorizer):
         if terms is not None:
             state["vocabulary_"] = {str(t): i for i, t in enumerate(terms)}
         super().__setstate__(state)
+
+    def transform(self, raw_documents):
+        """TF-IDF rows, as `TfidfVectorizer.transform` gives them; counted by `term_counts`
+        (once per distinct word) when it reproduces this vectorizer's analyzer exactly."""
+        if isinstance(raw_documents, str) or not supported(self):
+            return super().transform(raw_documents)
+        held = self.__dict__.get("_columns")
+        if held is None or held[0] is not self.vocabulary_:  # a refit: other columns
+            held = self.__dict__["_columns"] = (self.vocabulary_, ColumnCache())
+        counts = term_counts(self, list(raw_documents), held[1])
+        return self._tfidf.transform(counts, copy=False)
 
 
 # ---- vectorised token and sentence features ------------------------------------------------
@@ -154,6 +167,7 @@ _MARKS = '!?"“:'
     T_CL_BG_NEXT,
     T_S_CLUSTER,
 ) = range(1, 25)
+COUNT_BLOCK = 16384  # tokens counted at a time by `count_matrix`
 _BOS, _EOS = 0x5F3C730, 0x5F3C731  # values of <s> and </s> (not crc32 of any word here)
 
 
@@ -223,14 +237,14 @@ def token_matrix(
     first, last = sentence_geometry(sid)
     idx = np.arange(n)
     pos, rpos, length = idx - first, last - idx, last - first + 1
-    rows: list[np.ndarray] = []
+    # one column per token and template (-1: the template does not fire on that token)
+    per_token: list[np.ndarray] = []
+    rows: list[np.ndarray] = []  # features with any number of entries per token
     cols: list[np.ndarray] = []
 
     def add(template: int, values: np.ndarray, where: np.ndarray | None = None) -> None:
-        r = idx if where is None else idx[where]
-        v = values if where is None else values[where]
-        rows.append(r)
-        cols.append(hash_columns(template, v, n_features))
+        c = hash_columns(template, values, n_features).astype(np.int32)
+        per_token.append(c if where is None else np.where(where, c, np.int32(-1)))
 
     add(T_BIAS, np.zeros(n, dtype=np.uint64))
     add(T_WORD, w)
@@ -287,10 +301,42 @@ def token_matrix(
         cols.append(hash_columns(T_S_WORD, w_a[pair], n_features))
     if vectors is not None:
         _cluster_features(tok, vectors, first, last, add)
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    X = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n_features))
-    X.sum_duplicates()
+    return count_matrix(per_token, rows, cols, n_features)
+
+
+def count_matrix(
+    per_token: list[np.ndarray], rows: list[np.ndarray], cols: list[np.ndarray], n_features: int
+) -> sp.csr_matrix:
+    """Canonical CSR counts (columns sorted, repeats summed) of per-template token columns
+    (-1: none) plus any (rows, cols) entries: what building it from (row, column) pairs and
+    `sum_duplicates` gives. Without extra entries, the tokens are counted a block at a time,
+    so the memory beyond the result stays a few MB."""
+    n = per_token[0].size
+    if rows:
+        r = np.concatenate([np.tile(np.arange(n), len(per_token)), *rows])
+        c = np.concatenate([*per_token, *[x.astype(np.int32) for x in cols]])
+        keep = c >= 0
+        X = sp.csr_matrix((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n_features))
+        X.sum_duplicates()
+        return X
+    indices, counts = [], []
+    per_row = np.zeros(n, dtype=np.int32)
+    for a in range(0, n, COUNT_BLOCK):
+        b = min(n, a + COUNT_BLOCK)
+        block = np.sort(np.stack([c[a:b] for c in per_token], axis=1), axis=1)
+        first = block >= 0
+        first[:, 1:] &= block[:, 1:] != block[:, :-1]  # the first of each run of one column
+        per_row[a:b] = first.sum(axis=1)
+        starts = np.flatnonzero(first)
+        # a run ends where the next one starts, or at the end of its row
+        ends = np.flatnonzero(np.diff(block, axis=1, append=np.int32(-2)) != 0)
+        indices.append(block.ravel()[starts])
+        run_end = ends[np.searchsorted(ends, starts)]
+        counts.append((run_end - starts + 1).astype(np.float64))
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(per_row, out=indptr[1:])
+    X = sp.csr_matrix((np.concatenate(counts), np.concatenate(indices), indptr), (n, n_features))
+    X.has_canonical_format = True
     return X
 
 

@@ -19,6 +19,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
+from annotate.learn.counts import DEFAULT_TOKEN_PATTERN, takes_tokens, tokens_tfidf
 from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
 
 SpanItem = tuple[str, int, int]
@@ -27,12 +28,6 @@ _SPACE = re.compile(r"\s+")
 
 def _norm(text: str) -> str:
     return " ".join(WORD_RE.findall(text.lower()))
-
-
-def _context(text: str, start: int, end: int, width: int) -> tuple[str, str]:
-    left = WORD_RE.findall(text[max(0, start - 12 * width) : start].lower())[-width:]
-    right = WORD_RE.findall(text[end : end + 12 * width].lower())[:width]
-    return " ".join(left), " ".join(right)
 
 
 class SpanFeatures(BaseEstimator, TransformerMixin):
@@ -50,49 +45,91 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         self.lexicons = lexicons
         self.max_features = max_features
 
-    def _fields(self, items: Sequence[SpanItem]) -> tuple[list[str], list[str], list[dict]]:
+    def _fields(
+        self, items: Sequence[SpanItem], tokens: dict[str, list] | None = None
+    ) -> tuple[list[str], list[str], list[dict]]:
+        """Per item: its text, its context words (`L_` before, `R_` after) as text, its other
+        features; and (`tokens`) the token lists of the TF-IDF vectorizers, so they need not
+        tokenize the text again: `words` (2+ letters, lower-cased), `context` (lower-cased)."""
         lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         spans_text, contexts, extras = [], [], []
         norm_docs: dict[int, str] = {}
+        findall = WORD_RE.findall
+        width = self.context_words
+        reach = 12 * width
         for text, start, end in items:
             key = id(text)
-            if key not in norm_docs:
-                norm_docs[key] = " " + _norm(text) + " "
+            norm_doc = norm_docs.get(key)
+            if norm_doc is None:
+                norm_doc = norm_docs[key] = " " + _norm(text) + " "
             piece = text[start:end]
-            words = WORD_RE.findall(piece.lower())
-            left, right = _context(text, start, end, self.context_words)
+            words = findall(piece.lower())
+            n = len(words)
+            # the words just before and after (`_context`), marked by side
+            left = findall(text[max(0, start - reach) : start].lower())[-width:]
+            right = findall(text[end : end + reach].lower())[:width]
             spans_text.append(piece)
+            if tokens is not None:
+                tokens["words"].append([w for w in words if len(w) > 1])
+                tokens["context"].append(
+                    [("L_" + w).lower() for w in left] + [("R_" + w).lower() for w in right]
+                )
             contexts.append(
-                " ".join("L_" + w for w in left.split())
-                + " "
-                + " ".join("R_" + w for w in right.split())
+                " ".join(["L_" + w for w in left]) + " " + " ".join(["R_" + w for w in right])
             )
-            norm = " " + " ".join(words) + " "
-            repeats = norm_docs[key].count(norm) if words else 0
+            repeats = norm_doc.count(" " + " ".join(words) + " ") if words else 0
             before = text[max(0, start - 3) : start]
             after = text[end : end + 3]
+            stripped = piece.rstrip()
             f = {
-                "n_words": math.log1p(len(words)),
-                f"len_bin={min(len(words), 12) if len(words) < 12 else 12 + len(words) // 10}": 1,
+                "n_words": math.log1p(n),
+                f"len_bin={n if n < 12 else 12 + n // 10}": 1,
                 "repeated": float(repeats > 1),
                 "repeats": math.log1p(max(repeats - 1, 0)),
-                "upper_ratio": sum(c.isupper() for c in piece) / max(len(piece), 1),
+                "upper_ratio": sum(map(str.isupper, piece)) / max(len(piece), 1),
                 "starts_sentence": float(start == 0 or text[start - 1] == "\n" or ". " in before),
                 "quoted": float(
-                    any(q in before for q in "\"“'") or any(q in after for q in "\"”'")
+                    '"' in before
+                    or "“" in before
+                    or "'" in before
+                    or '"' in after
+                    or "”" in after
+                    or "'" in after
                 ),
-                "ends_q": float(piece.rstrip().endswith("?") or after.startswith("?")),
-                "ends_excl": float(piece.rstrip().endswith("!") or after.startswith("!")),
+                "ends_q": float(stripped.endswith("?") or after.startswith("?")),
+                "ends_excl": float(stripped.endswith("!") or after.startswith("!")),
                 "has_q": float("?" in piece),
                 "has_excl": float("!" in piece),
-                "one_word": float(len(words) == 1),
+                "one_word": float(n == 1),
             }
             for name, lex in lexicons.items():
                 hits = sum(w in lex for w in words)
                 if hits:
-                    f["lex=" + name] = hits / len(words)
+                    f["lex=" + name] = hits / n
             extras.append(f)
         return spans_text, contexts, extras
+
+    def _extras_matrix(self, extras: list[dict]) -> sp.csr_matrix:
+        """`self.extras_.transform(extras)`, the same matrix (zeros kept, columns sorted),
+        without DictVectorizer's per-value type checks."""
+        vocabulary = self.extras_.vocabulary_
+        get = vocabulary.get
+        indices: list[int] = []
+        values: list[float] = []
+        indptr = np.zeros(len(extras) + 1, dtype=np.int32)
+        for i, f in enumerate(extras):
+            for name, value in f.items():
+                j = get(name)
+                if j is not None:
+                    indices.append(j)
+                    values.append(value)
+            indptr[i + 1] = len(indices)
+        X = sp.csr_matrix(
+            (np.array(values, dtype=np.float64), np.array(indices, dtype=np.intc), indptr),
+            shape=(len(extras), len(vocabulary)),
+        )
+        X.sort_indices()
+        return X
 
     def fit(self, items: Sequence[SpanItem], y=None) -> SpanFeatures:
         spans_text, contexts, extras = self._fields(items)
@@ -113,13 +150,24 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, items: Sequence[SpanItem]) -> sp.csr_matrix:
-        spans_text, contexts, extras = self._fields(items)
+        tokens: dict[str, list] = {"words": [], "context": []}
+        spans_text, contexts, extras = self._fields(items, tokens)
+        # the word vectorizers' tokens are the words `_fields` found: maximal runs of \w in
+        # the lower-cased text (2 or more of them for the default token pattern)
+        if takes_tokens(self.words_, DEFAULT_TOKEN_PATTERN):
+            words = tokens_tfidf(self.words_, tokens["words"])
+        else:
+            words = self.words_.transform(spans_text)
+        if takes_tokens(self.context_, r"\S+") and tuple(self.context_.ngram_range) == (1, 1):
+            context = tokens_tfidf(self.context_, tokens["context"])
+        else:
+            context = self.context_.transform(contexts)
         return sp.hstack(
             [
-                self.words_.transform(spans_text),
+                words,
                 self.chars_.transform(spans_text),
-                0.5 * self.context_.transform(contexts),
-                self.extras_.transform(extras),
+                0.5 * context,
+                self._extras_matrix(extras),
             ]
         ).tocsr()
 

@@ -15,6 +15,10 @@ from annotate.metrics import sentence_spans as split_sentences
 
 TOKEN_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 WORD_RE = re.compile(r"\w+")
+# Every character that is not whitespace starts a token, so a text is whitespace runs and
+# tokens in turn: each match of this pattern is the whitespace before a token and the token
+# (what TOKEN_RE.finditer finds), and their lengths give the offsets without a Match object.
+_SPACED_TOKEN_RE = re.compile(r"\s*(?:" + TOKEN_RE.pattern + ")")
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
@@ -59,11 +63,13 @@ def tokenize(texts: Sequence[str]) -> Tokenized:
     offsets, sentence_spans, words, token_sentence = [], [], [], []
     n_sent = 0
     for text in texts:
-        spans = [m.span() for m in TOKEN_RE.finditer(text)]
-        words.extend(TOKEN_RE.findall(text))
+        found = TOKEN_RE.findall(text)
+        words.extend(found)
+        stops = np.cumsum(np.fromiter(map(len, _SPACED_TOKEN_RE.findall(text)), np.int64))
+        starts = stops - np.fromiter(map(len, found), np.int64, count=len(found))
+        spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
         sents = split_sentences(text) or [(0, len(text))]
         ends = np.fromiter((b for _, b in sents), dtype=np.int64, count=len(sents))
-        starts = np.fromiter((a for a, _ in spans), dtype=np.int64, count=len(spans))
         # a token belongs to the first sentence that ends after its start
         idx = np.minimum(np.searchsorted(ends, starts, side="right"), len(sents) - 1)
         token_sentence.append(idx + n_sent)

@@ -13,6 +13,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from annotate.errors import BadInput
@@ -30,6 +31,7 @@ class WorkerState:
         self.model = model
         self.cache = PartnerCache()
         self.spool: tuple[str, str, int] | None = None  # (path, run, descriptor)
+        self.source: Any = None  # the ModelOnDisk `model` was loaded from (Dask)
 
     def spool_fd(self, job: Job) -> int | None:
         """The spool's descriptor for `job` in this process (None: the bytes come with it)."""
@@ -153,17 +155,43 @@ class LocalPool:
             self.pool.shutdown(cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class ModelOnDisk:
+    """A model directory every worker can read: each worker loads it once (its large arrays
+    memory-mapped, so the workers share their pages) instead of receiving a copy."""
+
+    path: str
+    model_version: str
+
+    def load(self) -> Any:
+        from annotate.learn.model import Model
+
+        model = Model.load(self.path)
+        if model.model_version != self.model_version:
+            raise BadInput(
+                f"the model changed while scoring ({model.model_version}, expected "
+                f"{self.model_version})",
+                self.path,
+            )
+        return model
+
+
 def _with_dask_state(fn: Callable, *args_and_model: Any) -> Any:
     global _WORKER
     *args, model = args_and_model
     if _WORKER is None:
-        _WORKER = WorkerState(model)
-    _WORKER.model = model  # the broadcast model, resolved on this worker
+        _WORKER = WorkerState()
+    if isinstance(model, ModelOnDisk):
+        if _WORKER.source != model:  # once per worker (and per model)
+            _WORKER.model, _WORKER.source = model.load(), model
+    else:
+        _WORKER.model = model  # the broadcast model, resolved on this worker
     return fn(*args, _WORKER)
 
 
 class DaskEngine:
-    """`distributed`: the model is broadcast to workers once; results gathered in order.
+    """`distributed`: each worker loads the model's directory once when it can read it,
+    else the model is broadcast to workers once; results gathered in order.
     Workers may be on other machines: pass 2 inputs travel with the jobs, as bytes, unless
     the cluster is our own LocalCluster (the spool is then read through /proc)."""
 
@@ -198,8 +226,25 @@ class DaskEngine:
                     silence_logs=40,
                 )
                 self.client = Client(self.cluster)
-        self.model = self.client.scatter(model, broadcast=True) if model is not None else None
+        self.model = self._share(model)
         self.in_flight = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def _share(self, model: Any) -> Any:
+        """What jobs carry to reach the model: its directory, when every worker can read it
+        (each loads it once), else the model broadcast to every worker once."""
+        if model is None:
+            return None
+        path = getattr(model, "path", None)
+        version = getattr(model, "model_version", None)
+        if path is not None and version is not None:
+            try:
+                path = os.path.abspath(path)  # workers may run elsewhere than here
+                seen = self.client.run(os.path.isfile, os.path.join(path, "model.json"))
+            except Exception:  # a worker that cannot answer: broadcast
+                seen = {}
+            if seen and all(seen.values()):
+                return ModelOnDisk(path, version)
+        return self.client.scatter(model, broadcast=True)
 
     def spool_access(self, spool: Spool) -> dict:
         """Workers of our own LocalCluster open the spool through /proc (same machine);
