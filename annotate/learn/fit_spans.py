@@ -96,8 +96,6 @@ def fit_tagger(
     fold_techniques: list[TechniqueClassifier | None] = [None] * len(folds)
     fold_of = np.zeros(len(texts), dtype=int)
     if folds and any(gold):  # also when every document has spans
-        p_tok: list[np.ndarray] = [np.zeros(0)] * len(texts)
-        p_sent: list[np.ndarray] = [np.zeros(0)] * len(texts)
         oof_sources: dict[str, tuple[list, list]] = {}
 
         def fold(f: int) -> None:
@@ -119,7 +117,6 @@ def fit_tagger(
                     fold_techniques[f] = TechniqueClassifier(**technique[0]).fit(items, names)
 
         list(pool.map(fold, range(len(folds))))
-        p_tok, p_sent = oof_sources[BLIND]
         # a source that a fold's model lacks (its training part had no span of the
         # technique) scores that fold's documents 0
         for toks, sents in oof_sources.values():
@@ -135,10 +132,17 @@ def fit_tagger(
         # are enough of them: a sentence-level corpus (BABE, thousands of one-sentence
         # documents with one-word spans) would otherwise choose the boundaries for articles
         tune = tuning_documents(sentences, gold, int(cfg.get("rule_min_sentences", 3)))
+        if len(tune) < len(texts):
+            say(f"span tagger: decoding chosen on the {len(tune)} documents of several sentences")
+        tune_sources = {
+            name: ([tok[d] for d in tune], [sent[d] for d in tune])
+            for name, (tok, sent) in oof_sources.items()
+        }
+        p_tok, p_sent = tune_sources[BLIND]
         offsets = [F.offsets[d] for d in tune]
-        p_tok, p_sent = [p_tok[d] for d in tune], [p_sent[d] for d in tune]
         within = [within[d] for d in tune]
         tune_gold = [gold[d] for d in tune]
+        tune_texts = [texts[d] for d in tune]
         blind_gold = [[(sp[0], sp[1]) for sp in doc] for doc in tune_gold]
 
         def spans(weight: float, doc_weight: float, threshold: float, gap: int) -> list:
@@ -166,9 +170,6 @@ def fit_tagger(
             sentence_weight=w_best, document_weight=v_best, threshold=t_best, max_gap=g_best
         )
         pred = spans(w_best, v_best, t_best, g_best)
-        tune_texts = [texts[d] for d in tune]
-        if len(tune) < len(texts):
-            say(f"span tagger: decoding chosen on the {len(tune)} documents of several sentences")
         cv["si"] = metrics.si_prf(pred, blind_gold)
         cv["sentences"] = metrics.sentence_prf(tune_texts, pred, blind_gold)
         if labelled and all(m is not None for m in fold_techniques):
@@ -179,10 +180,6 @@ def fit_tagger(
                 "document_weight": v_best,
                 "threshold": t_best,
                 "max_gap": g_best,
-            }
-            tune_sources = {
-                name: ([tok[d] for d in tune], [sent[d] for d in tune])
-                for name, (tok, sent) in oof_sources.items()
             }
             rules, flc, labelled_pred = tune_technique_rules(
                 offsets, tune_sources, within, tune_gold, technique[1], fold_techniques,
@@ -218,8 +215,9 @@ def fit_tagger(
 def tuning_documents(
     sentences: Sequence[np.ndarray], gold: Sequence[Sequence[tuple]], min_sentences: int
 ) -> np.ndarray:
-    """`sentences`: each document's tokens' sentence numbers. The documents whose out-of-fold scores choose the decoding: those of at least
-    `min_sentences` sentences, when at least ten of them have a span; else every document."""
+    """The documents whose out-of-fold scores choose the decoding: those of at least
+    `min_sentences` sentences (`sentences`: each document's tokens' sentence numbers), when
+    at least ten of them have a span; else every document."""
     n = np.array([len(np.unique(s)) for s in sentences])  # sentence numbers run on
     long = n >= min_sentences
     if sum(bool(g) for g, keep in zip(gold, long, strict=True) if keep) >= 10:

@@ -90,14 +90,14 @@ def load_documents(
     return docs, provenance
 
 
-def technique_documents(docs: Sequence[Merged], provenance: Sequence[dict]) -> list[bool]:
-    """Which documents teach the technique classifier: those of corpora whose spans carry
+def technique_documents(provenance: Sequence[dict]) -> list[bool]:
+    """Which of the documents (in `load_documents` order) teach the technique classifier: those of corpora whose spans carry
     more than one technique, when there are such corpora. A corpus of one technique (BABE:
     Loaded_Language only) trains the span tagger, but would teach the technique classifier
     that technique's prior, not how techniques differ."""
     keep = [len(p["techniques"]) > 1 for p in provenance]
     if not any(keep):
-        return [True] * len(docs)
+        keep = [True] * len(provenance)
     return [k for k, p in zip(keep, provenance, strict=True) for _ in range(p["merged_documents"])]
 
 
@@ -140,6 +140,8 @@ def _train(
     lexicon_words = load_lexicons(lexicons)
     docs, provenance = load_documents(corpora, policy, schema)
     span_docs = [d for d in docs if SPAN_CONTROL in d.annotated]
+    teaches = [t for d, t in zip(docs, technique_documents(provenance), strict=True)
+               if SPAN_CONTROL in d.annotated]  # fmt: skip
     frame_docs = [d for d in docs if FRAME_CONTROL in d.annotated]
     if not span_docs and not frame_docs:
         raise BadInput(
@@ -165,10 +167,9 @@ def _train(
         ),
     }
     components: dict[str, Any] = {}
-    teaches = dict(zip((id(d) for d in docs), technique_documents(docs, provenance), strict=True))
     items, labels, groups = [], [], []
     for k, d in enumerate(span_docs):
-        for s in d.spans if teaches[id(d)] else ():
+        for s in d.spans if teaches[k] else ():
             items.append((d.text, s["start"], s["end"]))
             labels.append(s["label"])
             groups.append(k)
@@ -217,7 +218,7 @@ def _train(
                     technique_params(cfg.get("technique", {}), lexicon_words),
                     schema.techniques,
                 ),
-                technique_docs=[teaches[id(d)] for d in span_docs],
+                technique_docs=teaches,
             )
             components["tagger"] = tagger
             info["tagger"] = {
