@@ -119,6 +119,31 @@ def test_decode_with_a_peak_keeps_only_runs_holding_a_sure_token():
     assert decode(offsets, p, 0.15, 0, peak=0.4)[0][2] == pytest.approx(0.3)
 
 
+def test_decode_widens_short_runs_by_their_more_probable_neighbour():
+    offsets = [(i * 2, i * 2 + 1) for i in range(10)]
+    p = np.array([0.0, 0.2, 0.9, 0.1, 0.0, 0.05, 0.8, 0.0, 0.5, 0.0])
+    assert [s[:2] for s in decode(offsets, p, 0.5, 0)] == [(4, 5), (12, 13), (16, 17)]
+    # to 2 tokens: token 1 (0.2 > 0.1), token 5 (0.05 > 0.0); token 8 takes 7 (a tie: left)
+    assert [s[:2] for s in decode(offsets, p, 0.5, 0, min_span=2)] == [
+        (2, 5),
+        (10, 13),
+        (14, 17),
+    ]
+    # to 3: token 7 is the third run's, so the second grows left to 4; the third takes 9
+    assert [s[:2] for s in decode(offsets, p, 0.5, 0, min_span=3)] == [
+        (2, 7),
+        (8, 13),
+        (14, 19),
+    ]
+    # never across a sentence boundary: the first run (sentence 0 = tokens 0-2) grows left
+    sentence = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    assert decode(offsets, p, 0.5, 0, sentence=sentence, min_span=3)[0][:2] == (0, 5)
+    # the score is the mean over the widened run
+    assert decode(offsets, p, 0.5, 0, min_span=2)[0][2] == pytest.approx(0.55)
+    # long enough runs are left alone
+    assert decode(offsets, p, 0.15, 1, min_span=2)[0][:2] == (2, 5)
+
+
 def test_fill_in_beside_spans_of_other_techniques_only_with_overlap():
     labels = ["A", "B"]
     found = [(0, 10, "A", 0.5)]

@@ -81,13 +81,14 @@ def model_card(info: dict[str, Any]) -> str:
                 "",
                 "Labelled spans, one rule per technique (FLC-tuned):",
                 "",
-                "| technique | scores | sentence weight | threshold | peak | gap | classifier ≥ |",
-                "|---|---|---|---|---|---|---|",
+                "| technique | scores | sentence weight | threshold | peak | gap | min. tokens "
+                "| classifier ≥ |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for label, r in rules.items():
                 lines.append(
                     f"| {label} | {r['source']} | {r['sentence_weight']} | {r['threshold']} | "
-                    f"{r.get('peak', 0.0) or '-'} | {r['max_gap']} | "
+                    f"{r.get('peak', 0.0) or '-'} | {r['max_gap']} | {r.get('min_span', 1)} | "
                     f"{r['min_proba']}{' (top)' if r.get('argmax') else ''} |"
                 )
     thresholds = info.get("frame_thresholds", {})

@@ -277,6 +277,7 @@ def tune_technique_rules(
         "thresholds": [float(t) for t in cfg.get("rule_thresholds", [0.1, 0.15, 0.2, 0.3, 0.4])],
         "max_gaps": [int(g) for g in cfg.get("rule_max_gaps", [0, 1, 4, 16])],
         "peaks": [float(p) for p in cfg.get("rule_peaks", [0.0, 0.4])],
+        "group_min_spans": [int(n) for n in cfg.get("rule_group_min_spans", [1])],
         "min_probas": [float(p) for p in cfg.get("rule_min_probas", [0.0, 0.1, 0.2, 0.3, 0.4])],
         "argmax": [bool(a) for a in cfg.get("rule_argmax", [True, False])],
     }

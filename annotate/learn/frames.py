@@ -89,7 +89,10 @@ class FrameClassifier(BaseEstimator, ClassifierMixin):
                     "ovr",
                     OneVsRestClassifier(
                         LogisticRegression(
-                            C=self.C, solver="liblinear", class_weight=self.class_weight
+                            C=self.C,
+                            solver="liblinear",
+                            class_weight=self.class_weight,
+                            random_state=0,
                         )
                     ),
                 ),

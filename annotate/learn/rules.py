@@ -38,11 +38,16 @@ def decode(
     min_tokens: int = 1,
     sentence: np.ndarray | None = None,
     peak: float = 0.0,
+    min_span: int = 1,
 ) -> list[tuple[int, int, float]]:
     """Runs of tokens with probability >= threshold (gaps <= max_gap bridged) -> spans + score.
 
     With `peak` above the threshold, only the runs holding a token of at least `peak` are
     kept (hysteresis: a sure word starts a span, and its less sure neighbours extend it).
+
+    With `min_span` > 1, a run shorter than `min_span` tokens is widened, a token at a time,
+    by its more probable neighbour (never into another run nor across a sentence boundary):
+    a loaded word becomes the phrase around it.
 
     With `sentence` (each token's sentence number) a run never crosses a sentence boundary:
     almost all of PTC's gold spans lie within one sentence. The score of a span is the mean
@@ -62,12 +67,48 @@ def decode(
     if peak > threshold:
         keep &= np.maximum.reduceat(proba[hot], np.concatenate([[0], breaks + 1])) >= peak
     firsts, lasts = firsts[keep], lasts[keep]
+    if min_span > 1 and firsts.size:
+        firsts, lasts = widen(proba, firsts, lasts, min_span, sentence)
     cumulative = np.concatenate([[0.0], np.cumsum(proba)])
     means = (cumulative[lasts + 1] - cumulative[firsts]) / (lasts - firsts + 1)
     return [
         (int(offsets[f][0]), int(offsets[last][1]), float(m))
         for f, last, m in zip(firsts, lasts, means, strict=True)
     ]
+
+
+def widen(
+    proba: np.ndarray,
+    firsts: np.ndarray,
+    lasts: np.ndarray,
+    min_span: int,
+    sentence: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint runs (first, last token, in order) shorter than `min_span` tokens, each grown
+    by its more probable free neighbour until it is `min_span` long or has none (a token
+    both runs around it want goes to the earlier one)."""
+    n = proba.size
+    firsts, lasts = firsts.copy(), lasts.copy()
+    for _ in range(min_span - 1):
+        short = lasts - firsts + 1 < min_span
+        if not short.any():
+            break
+        left, right = firsts - 1, lasts + 1
+        ok_left = short & (left > np.concatenate([[-1], lasts[:-1]]))
+        ok_right = short & (right < np.concatenate([firsts[1:], [n]]))
+        if sentence is not None:
+            sentence = np.asarray(sentence)
+            ok_left &= sentence[np.maximum(left, 0)] == sentence[firsts]
+            ok_right &= sentence[np.minimum(right, n - 1)] == sentence[lasts]
+        score_left = np.where(ok_left, proba[np.maximum(left, 0)], -np.inf)
+        score_right = np.where(ok_right, proba[np.minimum(right, n - 1)], -np.inf)
+        take_left = ok_left & (score_left >= score_right)
+        take_right = ok_right & ~take_left
+        # the token between two runs, wanted by both: the earlier run takes it
+        take_left[1:] &= ~(take_right[:-1] & (right[:-1] == left[1:]))
+        firsts -= take_left
+        lasts += take_right
+    return firsts, lasts
 
 
 def mix(
@@ -90,6 +131,7 @@ def rule_key(rule: Mapping[str, Any]) -> tuple:
         rule["threshold"],
         rule["max_gap"],
         rule.get("peak", 0.0),
+        rule.get("min_span", 1),
     )
 
 
@@ -105,7 +147,8 @@ def candidates(
         p_tok, p_sent, float(rule["sentence_weight"]), float(rule.get("document_weight", 0.0))
     )
     threshold, gap, peak = float(rule["threshold"]), int(rule["max_gap"]), rule.get("peak", 0.0)
-    return decode(offsets, scores, threshold, gap, 1, sentence, float(peak))
+    span = int(rule.get("min_span", 1))
+    return decode(offsets, scores, threshold, gap, 1, sentence, float(peak), span)
 
 
 def chosen(proba: np.ndarray, k: int, rule: Mapping[str, Any]) -> np.ndarray:
@@ -151,8 +194,9 @@ def tune_rules(
     `sources[name] = (token scores, sentence scores)` per document (out of fold);
     `technique_proba(items)` gives out-of-fold technique probabilities (columns in `labels`
     order) for `(document, start, end)` items; `grid` holds `sentence_weights`,
-    `thresholds`, `max_gaps`, `min_probas` and `peaks` (and `group_sentence_weights`, the mixes tried
-    on a technique group's scores); `allowed[technique]` limits the sources a
+    `thresholds`, `max_gaps`, `min_probas` and `peaks` (and, for a technique group's scores,
+    `group_sentence_weights`, the mixes tried, and `group_min_spans`, the lengths its short
+    runs are widened to); `allowed[technique]` limits the sources a
     technique may read (default: the blind one and any source named after a group holding
     it is the caller's business; every source is tried when not given).
     """
@@ -181,10 +225,12 @@ def tune_rules(
                     for peak in grid.get("peaks", [0.0]):
                         if peak and peak <= t:
                             continue  # no different from no peak
-                        settings.append(
-                            {"source": source, "sentence_weight": float(w), "threshold": float(t),
-                             "max_gap": int(g), "peak": float(peak)}
-                        )  # fmt: skip
+                        for span in grid.get("group_min_spans", [1]) if group else [1]:
+                            settings.append(
+                                {"source": source, "sentence_weight": float(w),
+                                 "threshold": float(t), "max_gap": int(g), "peak": float(peak),
+                                 "min_span": int(span)}
+                            )  # fmt: skip
     runs: dict[tuple, tuple[np.ndarray, list[tuple[int, int]]]] = {}
     wanted: dict[tuple[int, int, int], None] = {}
     for rule in settings:

@@ -258,7 +258,9 @@ class SpanTagger(BaseEstimator):
                 or [[]]
             )
             clf = fit_or_constant(
-                LogisticRegression(C=self.technique_sentence_C, solver="liblinear", dual=True),
+                LogisticRegression(
+                    C=self.technique_sentence_C, solver="liblinear", dual=True, random_state=0
+                ),
                 X,
                 y,
             )
@@ -309,7 +311,7 @@ class SpanTagger(BaseEstimator):
             for seed in range(bags)
         ]
         sentence = fit_or_constant(
-            LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True),
+            LogisticRegression(C=self.sentence_C, solver="liblinear", dual=True, random_state=0),
             F.sentences[F.sentence_rows(docs)],
             y_sent,
         )

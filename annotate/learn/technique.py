@@ -200,6 +200,7 @@ class TechniqueClassifier(BaseEstimator, ClassifierMixin):
                 solver="liblinear",
                 dual=True,  # many more features than spans: the dual converges in a fraction
                 max_iter=1000,
+                random_state=0,  # liblinear shuffles: a fixed seed, a reproducible model
             )
         ).fit(X, list(y))
         self.classes_ = self.classifier_.classes_
