@@ -140,6 +140,10 @@ def test_decode_widens_short_runs_by_their_more_probable_neighbour():
     assert decode(offsets, p, 0.5, 0, sentence=sentence, min_span=3)[0][:2] == (0, 5)
     # the score is the mean over the widened run
     assert decode(offsets, p, 0.5, 0, min_span=2)[0][2] == pytest.approx(0.55)
+    # token 3 lies between two runs and both want it: the earlier run takes it, and the
+    # later one its other neighbour
+    q = np.array([0.0, 0.0, 0.9, 0.4, 0.9, 0.1])
+    assert [s[:2] for s in decode(offsets[:6], q, 0.6, 0, min_span=2)] == [(4, 7), (8, 11)]
     # long enough runs are left alone
     assert decode(offsets, p, 0.15, 1, min_span=2)[0][:2] == (2, 5)
 

@@ -86,7 +86,8 @@ def widen(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint runs (first, last token, in order) shorter than `min_span` tokens, each grown
     by its more probable free neighbour until it is `min_span` long or has none (a token
-    both runs around it want goes to the earlier one)."""
+    both runs around it want goes to the earlier one, and the later one takes its other
+    neighbour)."""
     n = proba.size
     firsts, lasts = firsts.copy(), lasts.copy()
     for _ in range(min_span - 1):
@@ -104,8 +105,13 @@ def widen(
         score_right = np.where(ok_right, proba[np.minimum(right, n - 1)], -np.inf)
         take_left = ok_left & (score_left >= score_right)
         take_right = ok_right & ~take_left
-        # the token between two runs, wanted by both: the earlier run takes it
-        take_left[1:] &= ~(take_right[:-1] & (right[:-1] == left[1:]))
+        # the token between two runs, wanted by both, goes to the earlier run; the later one
+        # grows right instead, unless the run after it takes that token
+        clash = take_right[:-1] & take_left[1:] & (right[:-1] == left[1:])
+        take_left[1:] &= ~clash
+        fallback = np.concatenate([[False], clash]) & ok_right
+        fallback[:-1] &= ~(take_left[1:] & (right[:-1] == left[1:]))
+        take_right |= fallback
         firsts -= take_left
         lasts += take_right
     return firsts, lasts
