@@ -20,6 +20,7 @@ exactly:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,17 +30,6 @@ from annotate.learn.features import WORD_RE
 
 SpanItem = tuple[str, int, int]
 MARKS = ("upper_ratio", "starts_sentence", "quoted", "ends_q", "ends_excl", "has_q", "has_excl")
-
-
-@dataclass
-class SpanWords:
-    """Per span: its words (lower-cased), the words just before and after it, and how often
-    its word sequence occurs in its document (0 for a span without words)."""
-
-    words: list[list[str]]
-    left: list[list[str]]
-    right: list[list[str]]
-    repeats: np.ndarray
 
 
 # ---- the per-span computation: the reference, and the path of the spans that need it ----------
@@ -131,6 +121,9 @@ def batch_of(items: Sequence[SpanItem]) -> Batch:
 
 
 # ---- words -----------------------------------------------------------------------------------
+_WORD_AFTER_GAP = re.compile(r"\W*\w+")  # a word and the non-word characters before it
+
+
 @dataclass
 class Words:
     """The words (maximal runs of \\w) of the lower-cased documents, with global offsets."""
@@ -140,6 +133,12 @@ class Words:
     ends: np.ndarray
     words: list[str]
     exact: np.ndarray  # per document: lower-casing a slice = slicing the lower-cased text
+
+    def document(self, docs: Documents, d: int) -> list[str]:
+        first, stop = np.searchsorted(
+            self.starts, [docs.offset[d], docs.offset[d] + docs.length[d]]
+        )
+        return self.words[first:stop]
 
 
 def document_words(docs: Documents) -> Words:
@@ -152,8 +151,11 @@ def document_words(docs: Documents) -> Words:
     lower = "\n".join(
         low if ok else " " * len(t) for t, low, ok in zip(docs.texts, lowers, exact, strict=True)
     )
-    bounds = np.array([m.span() for m in WORD_RE.finditer(lower)], dtype=np.int64).reshape(-1, 2)
-    return Words(lower, bounds[:, 0], bounds[:, 1], WORD_RE.findall(lower), exact)
+    # offsets from the lengths of the matches (no Match object per word)
+    words = WORD_RE.findall(lower)
+    ends = np.cumsum(np.fromiter(map(len, _WORD_AFTER_GAP.findall(lower)), np.int64, len(words)))
+    starts = ends - np.fromiter(map(len, words), np.int64, len(words))
+    return Words(lower, starts, ends, words, exact)
 
 
 def word_ranges(w: Words, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,81 +165,89 @@ def word_ranges(w: Words, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     return i0, np.where(a < b, np.maximum(i1, i0), i0)
 
 
-def cut(w: Words, i0: np.ndarray, i1: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Whether the slice `[a, b)` cuts through its first or last word."""
-    if not w.words:
-        return np.zeros(a.shape, dtype=bool)
-    top = len(w.words) - 1
-    first_cut = w.starts[np.minimum(i0, top)] < a
-    last_cut = w.ends[np.clip(i1 - 1, 0, top)] > b
-    return (i0 < i1) & (first_cut | last_cut)
+@dataclass
+class Slices:
+    """Global slices `[a, b)` of the lower-cased documents and the words `[i0, i1)` of each."""
+
+    i0: np.ndarray
+    i1: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+    def cut(self, w: Words) -> np.ndarray:
+        """Whether the slice cuts through its first or last word."""
+        if not w.words:
+            return np.zeros(self.a.shape, dtype=bool)
+        top = len(w.words) - 1
+        first_cut = w.starts[np.minimum(self.i0, top)] < self.a
+        last_cut = w.ends[np.clip(self.i1 - 1, 0, top)] > self.b
+        return (self.i0 < self.i1) & (first_cut | last_cut)
+
+    def words(self, w: Words):
+        """`WORD_RE.findall` of each slice, one list at a time: a word the slice cuts through
+        is cut to the slice, as findall of the slice sees it."""
+        words, lower, ws, we = w.words, w.lower, w.starts, w.ends
+        columns = (self.i0.tolist(), self.i1.tolist(), self.cut(w).tolist())
+        for k, (j0, j1, cut) in enumerate(zip(*columns, strict=True)):
+            row = words[j0:j1]
+            if cut:
+                x, y = int(self.a[k]), int(self.b[k])
+                row[0] = lower[max(int(ws[j0]), x) : min(int(we[j0]), y)]
+                row[-1] = lower[max(int(ws[j1 - 1]), x) : min(int(we[j1 - 1]), y)]
+            yield row
 
 
-def sliced_words(w: Words, i0, i1, a, b, cuts: np.ndarray) -> list[list[str]]:
-    """`WORD_RE.findall` of each slice `[a, b)` of the lower-cased text, given its words
-    `[i0, i1)` and whether it cuts through the first or last of them (that word is cut to
-    the slice, as findall of the slice sees it)."""
-    words = w.words
-    out = [words[j0:j1] for j0, j1 in zip(i0.tolist(), i1.tolist(), strict=True)]
-    for k in np.flatnonzero(cuts).tolist():
-        x, y = int(a[k]), int(b[k])
-        row = out[k]
-        for pos, j in ((0, int(i0[k])), (-1, int(i1[k]) - 1)):
-            row[pos] = w.lower[max(int(w.starts[j]), x) : min(int(w.ends[j]), y)]
-    return out
+def span_slices(w: Words, a: np.ndarray, b: np.ndarray) -> Slices:
+    return Slices(*word_ranges(w, a, b), a, b)
 
 
-def context_ranges(w: Words, docs: Documents, of, a, b, width: int):
-    """The context windows' slices and words: `width` words at most, within `12 * width`
-    characters of the span and within its document."""
+def context_slices(w: Words, docs: Documents, of, a, b, width: int) -> tuple[Slices, Slices]:
+    """The context windows: `width` words at most, within `12 * width` characters of the span
+    and within its document."""
     reach = 12 * width
     first, stop = docs.offset[of], docs.offset[of] + docs.length[of]
-    la, lb = np.maximum(first, a - reach), a
-    l0, l1 = word_ranges(w, la, lb)
-    l0 = np.maximum(l0, l1 - width)
-    ra, rb = b, np.minimum(stop, b + reach)
-    r0, r1 = word_ranges(w, ra, rb)
-    r1 = np.minimum(r1, r0 + width)
-    return (l0, l1, la, lb), (r0, r1, ra, rb)
+    la = np.maximum(first, a - reach)
+    l0, l1 = word_ranges(w, la, a)
+    rb = np.minimum(stop, b + reach)
+    r0, r1 = word_ranges(w, b, rb)
+    return Slices(np.maximum(l0, l1 - width), l1, la, a), Slices(
+        r0, np.minimum(r1, r0 + width), b, rb
+    )
 
 
 # ---- repeats ---------------------------------------------------------------------------------
 def word_frequencies(w: Words, docs: Documents) -> np.ndarray:
     """How often each word occurs in its own document."""
-    freq = np.empty(len(w.words), dtype=np.int64)
-    bounds = np.searchsorted(
-        w.starts, np.append(docs.offset, docs.offset[-1:] + docs.length[-1:] + 1)
+    if not w.words:
+        return np.zeros(0, dtype=np.int64)
+    index = {x: i for i, x in enumerate(dict.fromkeys(w.words))}
+    codes = np.fromiter(map(index.__getitem__, w.words), np.int64, len(w.words))
+    document = np.searchsorted(docs.offset, w.starts, side="right") - 1
+    _keys, where, counts = np.unique(
+        document * len(index) + codes, return_inverse=True, return_counts=True
     )
-    for d in range(len(docs.texts)):
-        j0, j1 = int(bounds[d]), int(bounds[d + 1])
-        ids: dict[str, int] = {}
-        codes = [ids.setdefault(x, len(ids)) for x in w.words[j0:j1]]
-        freq[j0:j1] = np.bincount(codes, minlength=len(ids))[codes] if codes else 0
-    return freq
+    return counts[where.reshape(-1)]
 
 
-def rarest(freq: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
-    """The smallest of `freq[i0:i1]` per range (0 for an empty range)."""
-    out = np.zeros(i0.shape, dtype=np.int64)
-    some = i0 < i1
-    if some.any() and freq.size:
-        padded = np.append(freq, 0)
-        bounds = np.stack([i0[some], i1[some]], axis=1).reshape(-1)
-        out[some] = np.minimum.reduceat(padded, bounds)[::2]
+def rarest(freq: np.ndarray, s: Slices) -> np.ndarray:
+    """The smallest of `freq[i0:i1]` per slice (0 for one without words)."""
+    out = np.zeros(s.i0.shape, dtype=np.int64)
+    some = s.i0 < s.i1
+    if some.any():
+        bounds = np.stack([s.i0[some], s.i1[some]], axis=1).reshape(-1)
+        out[some] = np.minimum.reduceat(np.append(freq, 0), bounds)[::2]
     return out
 
 
-def count_repeats(
-    docs: Documents, of: np.ndarray, words: list[list[str]], whole: np.ndarray, rare: np.ndarray
-) -> np.ndarray:
-    """`normalised(text).count(" " + " ".join(words) + " ")` per span: 1 without looking when
-    the span's words are whole words of its document and one of them occurs once in it (the
-    sequence then occurs there, and only there); otherwise counted once per distinct sequence
-    of each document."""
-    repeats = np.where(whole & (rare == 1), 1, 0)
+def count_repeats(w: Words, docs: Documents, of: np.ndarray, words: list[list[str]], unique):
+    """`normalised(text).count(" " + " ".join(words) + " ")` per span, but 1 without looking
+    where `unique` (the span's words are whole words of its document and one of them occurs
+    only once there: the sequence occurs there, and only there); counted once per distinct
+    sequence of each document."""
+    repeats = unique.astype(np.int64)
     norm: dict[int, str] = {}
     counted: dict[tuple[int, str], int] = {}
-    for k in np.flatnonzero(~(whole & (rare == 1))).tolist():
+    for k in np.flatnonzero(~unique).tolist():
         if not words[k]:
             continue
         d = int(of[k])
@@ -245,37 +255,59 @@ def count_repeats(
         n = counted.get((d, pattern))
         if n is None:
             doc = norm.get(d)
-            if doc is None:
-                doc = norm[d] = normalised(docs.texts[d])
+            if doc is None:  # `normalised(text)`, from the words already found
+                doc = norm[d] = " " + " ".join(w.document(docs, d)) + " "
             n = counted[(d, pattern)] = doc.count(pattern)
         repeats[k] = n
     return repeats
 
 
+@dataclass
+class SpanWords:
+    """Per span: its words (lower-cased), how often its word sequence occurs in its document
+    (0 for a span without words), and (`contexts`) the words just before and after it."""
+
+    words: list[list[str]]
+    repeats: np.ndarray
+    document: Words
+    left: Slices
+    right: Slices
+    by_slices: dict[int, tuple[list[str], list[str]]]  # the spans on the per-span path
+
+    def contexts(self, combine) -> list:
+        """`combine(left_words, right_words)` per span (its words live only as long as that)."""
+        w = self.document
+        out = [
+            combine(lw, rw) for lw, rw in zip(self.left.words(w), self.right.words(w), strict=True)
+        ]
+        for k, (lw, rw) in self.by_slices.items():
+            out[k] = combine(lw, rw)
+        return out
+
+
 def span_words(batch: Batch, width: int) -> SpanWords:
     """Every span's words, context words and repeats: from its document's words where that is
     exact (see the module's docstring), else from its own slices."""
-    items, docs, of, start, end = batch.items, batch.docs, batch.of, batch.start, batch.end
+    items, docs, of = batch.items, batch.docs, batch.of
     w = document_words(docs)
     fast = batch.inside & w.exact[of] & (width > 0)
-    a = docs.offset[of] + np.where(fast, start, 0)
-    b = docs.offset[of] + np.where(fast, end, 0)
-    s0, s1 = word_ranges(w, a, b)
-    s_cut = cut(w, s0, s1, a, b)
-    words = sliced_words(w, s0, s1, a, b, s_cut)
-    (l0, l1, la, lb), (r0, r1, ra, rb) = context_ranges(w, docs, of, a, b, width)
-    left = sliced_words(w, l0, l1, la, lb, cut(w, l0, l1, la, lb))
-    right = sliced_words(w, r0, r1, ra, rb, cut(w, r0, r1, ra, rb))
-    rare = rarest(word_frequencies(w, docs), s0, s1) if len(items) else np.zeros(0, np.int64)
-    repeats = count_repeats(docs, of, words, fast & ~s_cut, rare)
+    a = docs.offset[of] + np.where(fast, batch.start, 0)
+    b = docs.offset[of] + np.where(fast, batch.end, 0)
+    span = span_slices(w, a, b)
+    words = list(span.words(w))
+    unique = fast & ~span.cut(w) & (rarest(word_frequencies(w, docs), span) == 1)
+    repeats = count_repeats(w, docs, of, words, unique)
+    by_slices = {}
     norm: dict[int, str] = {}
     for k in np.flatnonzero(~fast).tolist():
         text, s, e = items[k]
         d = int(of[k])
         if d not in norm:
             norm[d] = normalised(text)
-        words[k], left[k], right[k], repeats[k] = span_by_slices(text, s, e, width, norm[d])
-    return SpanWords(words, left, right, repeats)
+        words[k], left, right, repeats[k] = span_by_slices(text, s, e, width, norm[d])
+        by_slices[k] = (left, right)
+    left, right = context_slices(w, docs, of, a, b, width)
+    return SpanWords(words, repeats, w, left, right, by_slices)
 
 
 # ---- character marks -------------------------------------------------------------------------

@@ -171,15 +171,9 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         else:
             words = self.words_.transform(spans_text)
         if takes_tokens(self.context_, r"\S+") and tuple(self.context_.ngram_range) == (1, 1):
-            tokens = [
-                _context_tokens(lw, rw) for lw, rw in zip(found.left, found.right, strict=True)
-            ]
-            context = tokens_tfidf(self.context_, tokens)
+            context = tokens_tfidf(self.context_, found.contexts(_context_tokens))
         else:
-            contexts = [
-                _context_text(lw, rw) for lw, rw in zip(found.left, found.right, strict=True)
-            ]
-            context = self.context_.transform(contexts)
+            context = self.context_.transform(found.contexts(_context_text))
         return sp.hstack(
             [
                 words,
