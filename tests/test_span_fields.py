@@ -32,7 +32,9 @@ from annotate.learn.technique import SpanFeatures
 from test_speed_identical import model, model_dir, texts  # noqa: F401, E402
 
 ODD = [
-    "İstanbul'da İİ ıI ΟΔΟΣ.Α ΣΟΦΟΣ σοφός Σ ΑΣ.",
+    ". a. b .  c",  # first: the batch's first document, at global offset 0
+    "İstanbul'da İİ ıI Σ.",
+    "ΟΔΟΣ.Α ΣΟΦΟΣ σοφός Σ ΑΣ. ΑΣΑ Α'Σ x",
     'He said "no"? “Really”! \'Yes.\' . No.\nNew. line…',
     "Café naïve RÉSUMÉ ǅemal ǈ ß ẞ ﬁ Ⅻ 😀𝐀𝐁 x\u0301y",
     "the cat the cat the cat. The cat the cat? the the the the!",
@@ -78,8 +80,8 @@ def fitted(items, width: int, lexicons=None) -> tuple[SpanFeatures, ReferenceSpa
 def adversarial(texts) -> list[tuple[str, int, int]]:  # noqa: F811
     items = [item for text in ODD for item in every_span(text) + outside(text)]
     # the same texts glued together: spans and windows across what were text ends
-    glued = "".join(ODD)
-    items += every_span(glued[:90]) + random_spans([glued], 3000)
+    glued = "".join(ODD[:1] + ODD[2:])  # without 'İ'
+    items += every_span(glued[:90]) + random_spans([glued, "".join(ODD)], 3000)
     return items + random_spans(texts, 3000)
 
 
@@ -90,7 +92,7 @@ def test_transform_is_the_per_span_reference_on_odd_spans(adversarial, texts, wi
     assert "lex=opinion" in features.extras_.vocabulary_
     assert_same_csr(features.transform(adversarial), reference.transform(adversarial))
     # and one document at a time, as small scoring batches send them
-    one = [item for item in adversarial if item[0] is ODD[0]]
+    one = [item for item in adversarial if item[0] is ODD[2]]
     assert_same_csr(features.transform(one), reference.transform(one))
 
 
