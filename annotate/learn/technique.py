@@ -9,7 +9,6 @@ counts. One-vs-rest logistic regressions rank the techniques.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,14 +19,55 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from annotate.learn.counts import DEFAULT_TOKEN_PATTERN, takes_tokens, tokens_tfidf
-from annotate.learn.features import WORD_RE, CompactTfidfVectorizer
+from annotate.learn.features import CompactTfidfVectorizer
+from annotate.learn.span_fields import (
+    SpanWords,
+    batch_of,
+    marks_by_slices,
+    normalised,
+    span_by_slices,
+    span_marks,
+    span_words,
+)
 
 SpanItem = tuple[str, int, int]
-_SPACE = re.compile(r"\s+")
 
 
-def _norm(text: str) -> str:
-    return " ".join(WORD_RE.findall(text.lower()))
+def _context_text(left: list[str], right: list[str]) -> str:
+    """The context words as the context vectorizer reads them, marked by side."""
+    return " ".join(["L_" + w for w in left]) + " " + " ".join(["R_" + w for w in right])
+
+
+def _context_tokens(left: list[str], right: list[str]) -> list[str]:
+    """The context vectorizer's tokens of `_context_text(left, right)`."""
+    return [("L_" + w).lower() for w in left] + [("R_" + w).lower() for w in right]
+
+
+def _len_bin(n: int) -> str:
+    return f"len_bin={n if n < 12 else 12 + n // 10}"
+
+
+def _word_extras(words: list[str], repeats: int, lexicons: dict[str, frozenset]) -> dict:
+    """A span's features from its words: length, repeats in its document, lexicon hits."""
+    n = len(words)
+    f = {
+        "n_words": math.log1p(n),
+        _len_bin(n): 1,
+        "repeated": float(repeats > 1),
+        "repeats": math.log1p(max(repeats - 1, 0)),
+        "one_word": float(n == 1),
+    }
+    for name, lex in lexicons.items():
+        hits = sum(w in lex for w in words)
+        if hits:
+            f["lex=" + name] = hits / n
+    return f
+
+
+def _mapped(values: np.ndarray, fn) -> np.ndarray:
+    """`fn(v)` for each of `values` as a float array, each distinct value computed once."""
+    distinct, where = np.unique(values, return_inverse=True)
+    return np.array([fn(v) for v in distinct.tolist()], dtype=np.float64)[where.reshape(-1)]
 
 
 class SpanFeatures(BaseEstimator, TransformerMixin):
@@ -45,91 +85,62 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         self.lexicons = lexicons
         self.max_features = max_features
 
-    def _fields(
-        self, items: Sequence[SpanItem], tokens: dict[str, list] | None = None
-    ) -> tuple[list[str], list[str], list[dict]]:
-        """Per item: its text, its context words (`L_` before, `R_` after) as text, its other
-        features; and (`tokens`) the token lists of the TF-IDF vectorizers, so they need not
-        tokenize the text again: `words` (2+ letters, lower-cased), `context` (lower-cased)."""
-        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+    def _lexicons(self) -> dict[str, frozenset]:
+        return {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+
+    def _fields(self, items: Sequence[SpanItem]) -> tuple[list[str], list[str], list[dict]]:
+        """Per item, from its own slices: its text, its context words (`L_` before, `R_`
+        after) as text, its other features as a dict (what `fit` learns the names from)."""
+        lexicons = self._lexicons()
         spans_text, contexts, extras = [], [], []
         norm_docs: dict[int, str] = {}
-        findall = WORD_RE.findall
-        width = self.context_words
-        reach = 12 * width
         for text, start, end in items:
-            key = id(text)
-            norm_doc = norm_docs.get(key)
+            norm_doc = norm_docs.get(id(text))
             if norm_doc is None:
-                norm_doc = norm_docs[key] = " " + _norm(text) + " "
-            piece = text[start:end]
-            words = findall(piece.lower())
-            n = len(words)
-            # the words just before and after (`_context`), marked by side
-            left = findall(text[max(0, start - reach) : start].lower())[-width:]
-            right = findall(text[end : end + reach].lower())[:width]
-            spans_text.append(piece)
-            if tokens is not None:
-                tokens["words"].append([w for w in words if len(w) > 1])
-                tokens["context"].append(
-                    [("L_" + w).lower() for w in left] + [("R_" + w).lower() for w in right]
-                )
-            contexts.append(
-                " ".join(["L_" + w for w in left]) + " " + " ".join(["R_" + w for w in right])
+                norm_doc = norm_docs[id(text)] = normalised(text)
+            words, left, right, repeats = span_by_slices(
+                text, start, end, self.context_words, norm_doc
             )
-            repeats = norm_doc.count(" " + " ".join(words) + " ") if words else 0
-            before = text[max(0, start - 3) : start]
-            after = text[end : end + 3]
-            stripped = piece.rstrip()
-            f = {
-                "n_words": math.log1p(n),
-                f"len_bin={n if n < 12 else 12 + n // 10}": 1,
-                "repeated": float(repeats > 1),
-                "repeats": math.log1p(max(repeats - 1, 0)),
-                "upper_ratio": sum(map(str.isupper, piece)) / max(len(piece), 1),
-                "starts_sentence": float(start == 0 or text[start - 1] == "\n" or ". " in before),
-                "quoted": float(
-                    '"' in before
-                    or "“" in before
-                    or "'" in before
-                    or '"' in after
-                    or "”" in after
-                    or "'" in after
-                ),
-                "ends_q": float(stripped.endswith("?") or after.startswith("?")),
-                "ends_excl": float(stripped.endswith("!") or after.startswith("!")),
-                "has_q": float("?" in piece),
-                "has_excl": float("!" in piece),
-                "one_word": float(n == 1),
-            }
-            for name, lex in lexicons.items():
-                hits = sum(w in lex for w in words)
-                if hits:
-                    f["lex=" + name] = hits / n
-            extras.append(f)
+            spans_text.append(text[start:end])
+            contexts.append(_context_text(left, right))
+            extras.append(
+                _word_extras(words, repeats, lexicons) | marks_by_slices(text, start, end)
+            )
         return spans_text, contexts, extras
 
-    def _extras_matrix(self, extras: list[dict]) -> sp.csr_matrix:
-        """`self.extras_.transform(extras)`, the same matrix (zeros kept, columns sorted),
-        without DictVectorizer's per-value type checks."""
+    def _extras_matrix(self, found: SpanWords, marks: dict[str, np.ndarray]) -> sp.csr_matrix:
+        """`self.extras_.transform` of the items' `_word_extras | marks_by_slices` dicts, the
+        same matrix (zeros kept, columns sorted), built a feature at a time."""
         vocabulary = self.extras_.vocabulary_
-        get = vocabulary.get
-        indices: list[int] = []
-        values: list[float] = []
-        indptr = np.zeros(len(extras) + 1, dtype=np.int32)
-        for i, f in enumerate(extras):
-            for name, value in f.items():
-                j = get(name)
-                if j is not None:
-                    indices.append(j)
-                    values.append(value)
-            indptr[i + 1] = len(indices)
-        X = sp.csr_matrix(
-            (np.array(values, dtype=np.float64), np.array(indices, dtype=np.intc), indptr),
-            shape=(len(extras), len(vocabulary)),
-        )
-        X.sort_indices()
-        return X
+        n = np.array([len(w) for w in found.words], dtype=np.int64)
+        every = np.arange(n.size)
+        per_span = {
+            "n_words": _mapped(n, math.log1p),
+            "repeated": (found.repeats > 1).astype(np.float64),
+            "repeats": _mapped(np.maximum(found.repeats - 1, 0), math.log1p),
+            "one_word": (n == 1).astype(np.float64),
+            **marks,
+        }
+        rows, cols, values = [], [], []
+        for name, value in per_span.items():
+            if name in vocabulary:
+                rows.append(every)
+                cols.append(np.full(n.size, vocabulary[name]))
+                values.append(value)
+        bins = _mapped(n, lambda k: vocabulary.get(_len_bin(k), -1))
+        binned = bins >= 0
+        rows.append(every[binned])
+        cols.append(bins[binned].astype(np.int64))
+        values.append(np.ones(int(binned.sum())))
+        for name, lex in self._lexicons().items():
+            if "lex=" + name not in vocabulary:
+                continue
+            hits = np.array([sum(w in lex for w in words) for words in found.words])
+            some = hits > 0
+            rows.append(every[some])
+            cols.append(np.full(int(some.sum()), vocabulary["lex=" + name]))
+            values.append(hits[some] / n[some])
+        return _csr(rows, cols, values, (n.size, len(vocabulary)))
 
     def fit(self, items: Sequence[SpanItem], y=None) -> SpanFeatures:
         spans_text, contexts, extras = self._fields(items)
@@ -150,26 +161,38 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, items: Sequence[SpanItem]) -> sp.csr_matrix:
-        tokens: dict[str, list] = {"words": [], "context": []}
-        spans_text, contexts, extras = self._fields(items, tokens)
-        # the word vectorizers' tokens are the words `_fields` found: maximal runs of \w in
-        # the lower-cased text (2 or more of them for the default token pattern)
+        batch = batch_of(items)
+        found = span_words(batch, self.context_words)
+        spans_text = [text[start:end] for text, start, end in items]
+        # the word vectorizers' tokens are the words found: maximal runs of \w in the
+        # lower-cased text (2 or more of them for the default token pattern)
         if takes_tokens(self.words_, DEFAULT_TOKEN_PATTERN):
-            words = tokens_tfidf(self.words_, tokens["words"])
+            words = tokens_tfidf(self.words_, [[w for w in ws if len(w) > 1] for ws in found.words])
         else:
             words = self.words_.transform(spans_text)
         if takes_tokens(self.context_, r"\S+") and tuple(self.context_.ngram_range) == (1, 1):
-            context = tokens_tfidf(self.context_, tokens["context"])
+            context = tokens_tfidf(self.context_, found.contexts(_context_tokens))
         else:
-            context = self.context_.transform(contexts)
+            context = self.context_.transform(found.contexts(_context_text))
         return sp.hstack(
             [
                 words,
                 self.chars_.transform(spans_text),
                 0.5 * context,
-                self._extras_matrix(extras),
+                self._extras_matrix(found, span_marks(batch)),
             ]
         ).tocsr()
+
+
+def _csr(rows: list[np.ndarray], cols: list[np.ndarray], values: list[np.ndarray], shape):
+    """The CSR matrix of distinct (row, column, value) entries, zeros kept, columns sorted."""
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    order = np.lexsort((c, r))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=shape[0]))])
+    return sp.csr_matrix(
+        (v[order].astype(np.float64), c[order].astype(np.intc), indptr.astype(np.int32)),
+        shape=shape,
+    )
 
 
 class TechniqueClassifier(BaseEstimator, ClassifierMixin):
