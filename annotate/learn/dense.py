@@ -19,7 +19,7 @@ def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.
         row = vectors.lookup(tok.lower)
         return row, np.where(row >= 0, vectors.clusters_[:, np.maximum(row, 0)], -1)
 
-    return tok.derive("form_clusters", vectors, compute)
+    return tok.derive("form_clusters", vectors, compute, per_form=True)
 
 
 @dataclass
