@@ -365,6 +365,8 @@ class SpanTagger(BaseEstimator):
         lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         vectors = self.vectors()
         dense = None if vectors is None else dense_tokens(tok, vectors, self.vector_scale)
+        if dense is not None:
+            dense.products = {}  # each classifier's products over the batch, once
         token_bounds = np.cumsum([0] + [len(o) for o in tok.offsets])
         out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         for lo in range(0, len(texts), max(1, chunk)):
