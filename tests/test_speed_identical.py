@@ -421,3 +421,20 @@ def test_dask_workers_load_the_model_directory_once_each(model_dir, model, texts
         engine.close()
     dask = list(score_records(docs, model_dir, engine="dask", workers=2, batch_size=4))
     assert dask == local
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_chunked_source_scores_are_bit_identical(model, texts, chunk):
+    """SpanTagger.source_scores builds the sparse rows a chunk of documents at a time (the
+    dense token features on the whole batch): every score bit for bit what featurizing the
+    whole batch gives, and the same offsets and sentence numbers."""
+    tagger = model.tagger
+    F = tagger.featurize(texts)
+    whole = tagger.source_scores_featurized(F, range(len(texts)))
+    offsets, chunked, sentences = tagger.source_scores(texts, chunk)
+    assert offsets == F.offsets
+    assert [s.tolist() for s in sentences] == [s.tolist() for s in F.token_sentences()]
+    assert chunked.keys() == whole.keys()
+    for name, (tok, sent) in whole.items():
+        for a, b in zip(tok + sent, chunked[name][0] + chunked[name][1], strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name

@@ -19,7 +19,7 @@ def form_clusters(tok: Tokenized, vectors: WordVectors) -> tuple[np.ndarray, np.
         row = vectors.lookup(tok.lower)
         return row, np.where(row >= 0, vectors.clusters_[:, np.maximum(row, 0)], -1)
 
-    return tok.derive("form_clusters", vectors, compute)
+    return tok.derive("form_clusters", vectors, compute, per_form=True)
 
 
 @dataclass
@@ -35,6 +35,9 @@ class DenseTokens:
     nxt: np.ndarray
     sentence: np.ndarray  # sentences x dim, scaled
     token_sentence: np.ndarray
+    # weights -> (per-form scores, sentence scores), shared by the slices of one batch when
+    # given (`SpanTagger.source_scores` scores a batch a chunk at a time): computed once
+    products: dict | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -48,17 +51,25 @@ class DenseTokens:
             self.nxt[rows],
             self.sentence,
             self.token_sentence[rows],
+            self.products,
         )
 
     def __matmul__(self, w: np.ndarray) -> np.ndarray:
         dim = self.table.shape[1]
         w = np.asarray(w, dtype=np.float32).reshape(4, dim)
-        per_form = self.table @ w[:3].T  # (forms + 1) x 3: each form's score in each slot
+        key = w.tobytes()
+        held = None if self.products is None else self.products.get(key)
+        if held is None:
+            # (forms + 1) x 3: each form's score in each slot; each sentence's score
+            held = (self.table @ w[:3].T, self.sentence @ w[3])
+            if self.products is not None:
+                self.products[key] = held
+        per_form, per_sentence = held
         return (
             per_form[self.word, 0]
             + per_form[self.prev, 1]
             + per_form[self.nxt, 2]
-            + (self.sentence @ w[3])[self.token_sentence]
+            + per_sentence[self.token_sentence]
         )
 
     def toarray(self) -> np.ndarray:

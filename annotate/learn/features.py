@@ -231,7 +231,7 @@ def token_matrix(
     n = tok.word.size
     if n == 0:
         return sp.csr_matrix((0, n_features))
-    t = _form_table(tok, lexicons)
+    t = tok.derive("form_table", lexicons, lambda: _form_table(tok, lexicons), per_form=True)
     w = t["word"][tok.word]
     sid = tok.token_sentence
     first, last = sentence_geometry(sid)
@@ -405,11 +405,8 @@ def sentence_matrix(
     if chars:
         # sentence x form counts, times form x character-n-gram counts
         counts = sp.csr_matrix((np.ones(n), (sid, tok.word)), shape=(n_sent, len(tok.forms)))
-        grams = [_char_ngrams(f) for f in tok.lower]
-        form_rows = np.repeat(np.arange(len(grams)), [g.size for g in grams])
-        gram_cols = hash_columns(T_S_CHAR, np.concatenate(grams), n_features)
-        per_form = sp.csr_matrix(
-            (np.ones(form_rows.size), (form_rows, gram_cols)), shape=(len(grams), n_features)
+        per_form = tok.derive(
+            "char_ngrams", n_features, lambda: _form_char_ngrams(tok, n_features), per_form=True
         )
         blocks.append(_l2(counts @ per_form))
     if vectors is not None:
@@ -426,6 +423,16 @@ def sentence_matrix(
         r, c = np.concatenate(r), np.concatenate(c)
         blocks.append(_l2(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n_sent, n_features))))
     return sp.hstack(blocks).tocsr()
+
+
+def _form_char_ngrams(tok: Tokenized, n_features: int) -> sp.csr_matrix:
+    """Forms x hashed character 3-5-grams of each (lower-cased) form: their counts."""
+    grams = [_char_ngrams(f) for f in tok.lower]
+    form_rows = np.repeat(np.arange(len(grams)), [g.size for g in grams])
+    gram_cols = hash_columns(T_S_CHAR, np.concatenate(grams), n_features)
+    return sp.csr_matrix(
+        (np.ones(form_rows.size), (form_rows, gram_cols)), shape=(len(grams), n_features)
+    )
 
 
 def _l2(X: sp.csr_matrix) -> sp.csr_matrix:

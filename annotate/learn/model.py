@@ -33,6 +33,9 @@ from annotate.schema import load_schema
 
 MODEL_CARD = "MODEL_CARD.md"
 TECHNIQUE_BLOCK = 4096  # spans classified at a time
+# documents whose token and sentence rows are built at a time (`SpanTagger.source_scores`):
+# the same scores as the whole batch at once, in a fraction of the memory
+FEATURE_CHUNK = 32
 FORMAT_VERSION = 2  # 2: large arrays in .npy files beside the skops files (1: inside)
 COMPONENT_FILES = {
     "tagger": "tagger.skops",
@@ -193,17 +196,15 @@ class Model:
     def _labelled_spans(self, texts: list[str]) -> tuple[list[np.ndarray], list[list]]:
         """Technique-aware spans: each technique decoded under its own rule (rules.py)."""
         tagger = self.tagger
-        F = tagger.featurize(texts)
-        docs = range(len(texts))
-        sources = tagger.source_scores_featurized(F, docs)
+        offsets, sources, token_sentences = tagger.source_scores(texts, FEATURE_CHUNK)
         p_tok, p_sent = sources[BLIND]
         probas = [
             mix(t, s, tagger.sentence_weight, tagger.document_weight)
             for t, s in zip(p_tok, p_sent, strict=True)
         ]
-        sentences = F.token_sentences() if tagger.within_sentences else [None] * len(texts)
+        sentences = token_sentences if tagger.within_sentences else [None] * len(texts)
         found = labelled_spans(
-            F.offsets,
+            offsets,
             sources,
             sentences,
             tagger.rules,

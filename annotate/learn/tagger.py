@@ -354,6 +354,53 @@ class SpanTagger(BaseEstimator):
                 )
         return out
 
+    def source_scores(
+        self, texts: Sequence[str], chunk: int
+    ) -> tuple[list[list], dict[str, tuple[list[np.ndarray], list[np.ndarray]]], list[np.ndarray]]:
+        """Per document: token offsets; `source_scores_featurized(featurize(texts))`, the same
+        numbers; each token's sentence number (`Featurized.token_sentences`). The token and
+        sentence rows are built `chunk` documents at a time, so the batch's sparse matrices are
+        never held at once. What depends on the whole batch is computed on it: the tokens
+        (form numbers) and the dense token features, whose float32 products over the batch's
+        forms and sentences move a score by ~1e-8 when the batch differs."""
+        tok = tokenize(texts)
+        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
+        vectors = self.vectors()
+        dense = None if vectors is None else dense_tokens(tok, vectors, self.vector_scale)
+        if dense is not None:
+            dense.products = {}  # each classifier's products over the batch, once
+        token_bounds = np.cumsum([0] + [len(o) for o in tok.offsets])
+        out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for lo in range(0, len(texts), max(1, chunk)):
+            hi = min(len(texts), lo + max(1, chunk))
+            sub = tok.documents(lo, hi)
+            F = Featurized(
+                tokens=token_matrix(
+                    sub, self.n_features, self.window, lexicons, self.sentence_words, vectors
+                ),
+                dense=None
+                if dense is None
+                else dense[np.arange(token_bounds[lo], token_bounds[hi])],
+                offsets=sub.offsets,
+                token_bounds=np.cumsum([0] + [len(o) for o in sub.offsets]),
+                sentences=sentence_matrix(
+                    sub, self.n_features, self.sentence_chars, vectors, self.sentence_vector_weight
+                ),
+                sentence_spans=sub.sentence_spans,
+                sentence_bounds=np.cumsum([0] + [len(s) for s in sub.sentence_spans]),
+                token_sentence=sub.token_sentence,
+            )
+            for name, (p_tok, p_sent) in self.source_scores_featurized(F, range(hi - lo)).items():
+                held = out.setdefault(name, ([], []))
+                held[0].extend(p_tok)
+                held[1].extend(p_sent)
+            del F, sub
+        sentences = [
+            tok.token_sentence[a:b]
+            for a, b in zip(token_bounds[:-1], token_bounds[1:], strict=True)
+        ]
+        return tok.offsets, out, sentences
+
     def _pair_scores(self, F: Featurized, docs: Sequence[int], token_clf, sentence_clf):
         rows = F.token_rows(docs)
         p_tok = positive_proba(

@@ -45,17 +45,46 @@ class Tokenized:
     # what `form_clusters` and `sentence_vectors` derived, so features built from the same
     # tokens and vectors (token rows, dense rows, sentence rows) compute it once
     derived: dict = field(default_factory=dict, repr=False, compare=False)
+    # what was derived per distinct form: shared with the `documents` subsets (same forms)
+    form_derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_sentences(self) -> int:
         return sum(len(s) for s in self.sentence_spans)
 
-    def derive(self, name: str, vectors: Any, compute):
-        """`compute()` once per batch and vectors object (the result is shared: read it only)."""
-        held = self.derived.get(name)
-        if held is None or held[0] is not vectors:
-            held = self.derived[name] = (vectors, compute())
+    def derive(self, name: str, key: Any, compute, per_form: bool = False):
+        """`compute()` once per batch and `key` (the vectors object, or the settings the
+        result depends on; the result is shared: read it only). `per_form`: a result per
+        distinct form, shared with the `documents` subsets."""
+        held_in = self.form_derived if per_form else self.derived
+        held = held_in.get(name)
+        if held is None or (held[0] is not key and held[0] != key):
+            held = held_in[name] = (key, compute())
         return held[1]
+
+    def documents(self, lo: int, hi: int) -> Tokenized:
+        """Documents lo..hi-1 alone, their sentences numbered from 0, with this batch's forms
+        (the same form numbers, and what was derived per form). What was derived per
+        sentence is sliced, not derived again: the subset's features are the rows of the
+        batch's, exactly."""
+        n_tok = [len(o) for o in self.offsets]
+        n_sent = [len(s) for s in self.sentence_spans]
+        t0, t1 = sum(n_tok[:lo]), sum(n_tok[:hi])
+        s0, s1 = sum(n_sent[:lo]), sum(n_sent[:hi])
+        sub = Tokenized(
+            offsets=self.offsets[lo:hi],
+            sentence_spans=self.sentence_spans[lo:hi],
+            token_sentence=self.token_sentence[t0:t1] - s0,
+            word=self.word[t0:t1],
+            forms=self.forms,
+            lower=self.lower,
+            form_hash=self.form_hash,
+            form_derived=self.form_derived,
+        )
+        held = self.derived.get("sentence_vectors")
+        if held is not None:
+            sub.derived["sentence_vectors"] = (held[0], held[1][s0:s1])
+        return sub
 
 
 def tokenize(texts: Sequence[str]) -> Tokenized:
