@@ -357,12 +357,9 @@ class SpanTagger(BaseEstimator):
     def source_scores(
         self, texts: Sequence[str], chunk: int
     ) -> tuple[list[list], dict[str, tuple[list[np.ndarray], list[np.ndarray]]], list[np.ndarray]]:
-        """Per document: token offsets; `source_scores_featurized(featurize(texts))`, the same
-        numbers; each token's sentence number (`Featurized.token_sentences`). The token and
-        sentence rows are built `chunk` documents at a time, so the batch's sparse matrices are
-        never held at once. What depends on the whole batch is computed on it: the tokens
-        (form numbers) and the dense token features, whose float32 products over the batch's
-        forms and sentences move a score by ~1e-8 when the batch differs."""
+        """Per document: token offsets, `source_scores_featurized(featurize(texts))` (the same
+        numbers, the sparse rows built `chunk` documents at a time; tokens and dense features
+        on the whole batch, as float32 products depend on it) and token sentence numbers."""
         tok = tokenize(texts)
         lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         vectors = self.vectors()
@@ -378,9 +375,7 @@ class SpanTagger(BaseEstimator):
                 tokens=token_matrix(
                     sub, self.n_features, self.window, lexicons, self.sentence_words, vectors
                 ),
-                dense=None
-                if dense is None
-                else dense[np.arange(token_bounds[lo], token_bounds[hi])],
+                dense=None if dense is None else dense[np.arange(*token_bounds[[lo, hi]])],
                 offsets=sub.offsets,
                 token_bounds=np.cumsum([0] + [len(o) for o in sub.offsets]),
                 sentences=sentence_matrix(
@@ -392,14 +387,10 @@ class SpanTagger(BaseEstimator):
             )
             for name, (p_tok, p_sent) in self.source_scores_featurized(F, range(hi - lo)).items():
                 held = out.setdefault(name, ([], []))
-                held[0].extend(p_tok)
-                held[1].extend(p_sent)
+                held[0].extend(p_tok), held[1].extend(p_sent)
             del F, sub
-        sentences = [
-            tok.token_sentence[a:b]
-            for a, b in zip(token_bounds[:-1], token_bounds[1:], strict=True)
-        ]
-        return tok.offsets, out, sentences
+        bounds = zip(token_bounds[:-1], token_bounds[1:], strict=True)
+        return tok.offsets, out, [tok.token_sentence[a:b] for a, b in bounds]
 
     def _pair_scores(self, F: Featurized, docs: Sequence[int], token_clf, sentence_clf):
         rows = F.token_rows(docs)
@@ -407,9 +398,8 @@ class SpanTagger(BaseEstimator):
             token_clf, F.tokens[rows], None if F.dense is None else F.dense[rows]
         )
         sent_rows = F.sentence_rows(docs)
-        p_sent_rows = positive_proba(sentence_clf, F.sentences[sent_rows])
         p_sent_all = np.zeros(F.sentences.shape[0])
-        p_sent_all[sent_rows] = p_sent_rows
+        p_sent_all[sent_rows] = positive_proba(sentence_clf, F.sentences[sent_rows])
         p_sent = p_sent_all[F.token_sentence[rows]] if rows.size else np.zeros(0)
         tok_out, sent_out, at = [], [], 0
         for d in docs:
