@@ -269,10 +269,19 @@ class SpanWords:
 
     words: list[list[str]]
     repeats: np.ndarray
+    all_long: np.ndarray  # known to have no word of one character
     document: Words
     left: Slices
     right: Slices
     by_slices: dict[int, tuple[list[str], list[str]]]  # the spans on the per-span path
+
+    def long_words(self) -> list[list[str]]:
+        """Per span, its words of 2 or more characters (the word vectorizer's tokens)."""
+        keep = self.all_long.tolist()
+        return [
+            ws if k else [x for x in ws if len(x) > 1]
+            for ws, k in zip(self.words, keep, strict=True)
+        ]
 
     def contexts(self, combine) -> list:
         """`combine(left_words, right_words)` per span (its words live only as long as that)."""
@@ -295,7 +304,10 @@ def span_words(batch: Batch, width: int) -> SpanWords:
     b = docs.offset[of] + np.where(fast, batch.end, 0)
     span = span_slices(w, a, b)
     words = list(span.words(w))
-    unique = fast & ~span.cut(w) & (rarest(word_frequencies(w, docs), span) == 1)
+    whole = fast & ~span.cut(w)
+    unique = whole & (rarest(word_frequencies(w, docs), span) == 1)
+    one_letter = np.flatnonzero(w.ends - w.starts == 1)
+    all_long = whole & (counts_within(one_letter, span.i0, span.i1) == 0)
     repeats = count_repeats(w, docs, of, words, unique)
     by_slices = {}
     norm: dict[int, str] = {}
@@ -307,7 +319,7 @@ def span_words(batch: Batch, width: int) -> SpanWords:
         words[k], left, right, repeats[k] = span_by_slices(text, s, e, width, norm[d])
         by_slices[k] = (left, right)
     left, right = context_slices(w, docs, of, a, b, width)
-    return SpanWords(words, repeats, w, left, right, by_slices)
+    return SpanWords(words, repeats, all_long, w, left, right, by_slices)
 
 
 # ---- character marks -------------------------------------------------------------------------
