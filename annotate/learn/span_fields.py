@@ -269,10 +269,19 @@ class SpanWords:
 
     words: list[list[str]]
     repeats: np.ndarray
+    all_long: np.ndarray  # known to have no word of one character
     document: Words
     left: Slices
     right: Slices
     by_slices: dict[int, tuple[list[str], list[str]]]  # the spans on the per-span path
+
+    def long_words(self) -> list[list[str]]:
+        """Per span, its words of 2 or more characters (the word vectorizer's tokens)."""
+        keep = self.all_long.tolist()
+        return [
+            ws if k else [x for x in ws if len(x) > 1]
+            for ws, k in zip(self.words, keep, strict=True)
+        ]
 
     def contexts(self, combine) -> list:
         """`combine(left_words, right_words)` per span (its words live only as long as that)."""
@@ -295,7 +304,10 @@ def span_words(batch: Batch, width: int) -> SpanWords:
     b = docs.offset[of] + np.where(fast, batch.end, 0)
     span = span_slices(w, a, b)
     words = list(span.words(w))
-    unique = fast & ~span.cut(w) & (rarest(word_frequencies(w, docs), span) == 1)
+    whole = fast & ~span.cut(w)
+    unique = whole & (rarest(word_frequencies(w, docs), span) == 1)
+    one_letter = np.flatnonzero(w.ends - w.starts == 1)
+    all_long = whole & (counts_within(one_letter, span.i0, span.i1) == 0)
     repeats = count_repeats(w, docs, of, words, unique)
     by_slices = {}
     norm: dict[int, str] = {}
@@ -307,7 +319,7 @@ def span_words(batch: Batch, width: int) -> SpanWords:
         words[k], left, right, repeats[k] = span_by_slices(text, s, e, width, norm[d])
         by_slices[k] = (left, right)
     left, right = context_slices(w, docs, of, a, b, width)
-    return SpanWords(words, repeats, w, left, right, by_slices)
+    return SpanWords(words, repeats, all_long, w, left, right, by_slices)
 
 
 # ---- character marks -------------------------------------------------------------------------
@@ -318,48 +330,58 @@ def code_points(docs: Documents) -> np.ndarray:
 
 
 def char_property(cp: np.ndarray, predicate) -> np.ndarray:
-    """`predicate(chr(c))` for each code point (false for -1), each distinct one asked once."""
-    distinct, where = np.unique(cp, return_inverse=True)
-    table = np.array([c >= 0 and predicate(chr(c)) for c in distinct.tolist()], dtype=bool)
-    return table[where.reshape(-1)]
+    """`predicate(chr(c))` for each code point (`chr(0)`'s for -1): ASCII from a table, the
+    others once per distinct one."""
+    out = np.array([predicate(chr(c)) for c in range(128)], dtype=bool)[np.clip(cp, 0, 127)]
+    other = cp >= 128
+    if other.any():
+        distinct, where = np.unique(cp[other], return_inverse=True)
+        table = np.array([predicate(chr(c)) for c in distinct.tolist()], dtype=bool)
+        out[other] = table[where.reshape(-1)]
+    return out
 
 
-def prefix(mask: np.ndarray) -> np.ndarray:
-    """`prefix(m)[j] - prefix(m)[i]` is how many of `m[i:j]` are true."""
-    return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+def counts_within(positions: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many of the sorted `positions` are in `[a, b)`, per slice."""
+    return np.searchsorted(positions, b) - np.searchsorted(positions, a)
 
 
 def span_marks(batch: Batch) -> dict[str, np.ndarray]:
-    """Every span's character features (`MARKS`), from prefix sums over its document."""
+    """Every span's character features (`MARKS`), from the positions of the characters they
+    test in its document."""
     docs, of = batch.docs, batch.of
     cp = code_points(docs)  # cp[p] is valid for every position p up to the very end
     first, stop = docs.offset[of], docs.offset[of] + docs.length[of]
     a = first + np.where(batch.inside, batch.start, 0)
     b = first + np.where(batch.inside, batch.end, 0)
-    upper = prefix(char_property(cp, str.isupper))
-    question, exclamation = prefix(cp == ord("?")), prefix(cp == ord("!"))
-    opening = prefix((cp == ord('"')) | (cp == ord("“")) | (cp == ord("'")))
-    closing = prefix((cp == ord('"')) | (cp == ord("”")) | (cp == ord("'")))
+
+    def where(*chars: str) -> np.ndarray:
+        return np.flatnonzero(np.isin(cp, [ord(c) for c in chars]))
+
+    def within(positions, x, y):
+        return counts_within(positions, x, y) > 0
+
     # ". " in the (up to) three characters before the span: a pair starting at a-3 or a-2
-    dot_space = np.append((cp[:-1] == ord(".")) & (cp[1:] == ord(" ")), False)
-    dot_before = ((a - 3 >= first) & dot_space[np.maximum(a - 3, 0)]) | (
-        (a - 2 >= first) & dot_space[np.maximum(a - 2, 0)]
-    )
+    dot_space = where(".")
+    dot_space = dot_space[cp[dot_space + 1] == ord(" ")]
+    dot_before = within(dot_space, np.maximum(first, a - 3), a - 1)
     newline_before = (a > first) & (cp[np.maximum(a - 1, 0)] == ord("\n"))
     # `piece.rstrip()` ends with the span's last character that is not whitespace
-    solid = np.where(char_property(cp, str.isspace), -1, np.arange(cp.size))
-    last_solid = np.maximum.accumulate(solid)[np.maximum(b - 1, 0)]
-    ends_with = np.where((b > a) & (last_solid >= a), cp[np.maximum(last_solid, 0)], -1)
+    solid = np.flatnonzero(~char_property(cp, str.isspace))  # never empty: the -1 is solid
+    last_solid = solid[np.maximum(np.searchsorted(solid, b) - 1, 0)]
+    in_span = (last_solid >= a) & (last_solid < b)
+    ends_with = np.where(in_span, cp[last_solid], -1)
     followed_by = np.where(b < stop, cp[b], -1)  # `after.startswith(...)`
+    upper = counts_within(np.flatnonzero(char_property(cp, str.isupper)), a, b)
     marks = {
-        "upper_ratio": (upper[b] - upper[a]) / np.maximum(b - a, 1),
+        "upper_ratio": upper / np.maximum(b - a, 1),
         "starts_sentence": (a == first) | newline_before | dot_before,
-        "quoted": (opening[a] > opening[np.maximum(first, a - 3)])
-        | (closing[np.minimum(stop, b + 3)] > closing[b]),
+        "quoted": within(where('"', "“", "'"), np.maximum(first, a - 3), a)
+        | within(where('"', "”", "'"), b, np.minimum(stop, b + 3)),
         "ends_q": (ends_with == ord("?")) | (followed_by == ord("?")),
         "ends_excl": (ends_with == ord("!")) | (followed_by == ord("!")),
-        "has_q": question[b] > question[a],
-        "has_excl": exclamation[b] > exclamation[a],
+        "has_q": within(where("?"), a, b),
+        "has_excl": within(where("!"), a, b),
     }
     marks = {name: value.astype(np.float64) for name, value in marks.items()}
     for k in np.flatnonzero(~batch.inside).tolist():

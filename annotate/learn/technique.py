@@ -167,7 +167,7 @@ class SpanFeatures(BaseEstimator, TransformerMixin):
         # the word vectorizers' tokens are the words found: maximal runs of \w in the
         # lower-cased text (2 or more of them for the default token pattern)
         if takes_tokens(self.words_, DEFAULT_TOKEN_PATTERN):
-            words = tokens_tfidf(self.words_, [[w for w in ws if len(w) > 1] for ws in found.words])
+            words = tokens_tfidf(self.words_, found.long_words())
         else:
             words = self.words_.transform(spans_text)
         if takes_tokens(self.context_, r"\S+") and tuple(self.context_.ngram_range) == (1, 1):
