@@ -197,13 +197,18 @@ class SpanTagger(BaseEstimator):
 
     def featurize(self, texts: Sequence[str]) -> Featurized:
         tok = tokenize(texts)
-        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         vectors = self.vectors()
+        dense = None if vectors is None else dense_tokens(tok, vectors, self.vector_scale)
+        return self._featurized(tok, vectors, dense)
+
+    def _featurized(self, tok, vectors, dense) -> Featurized:
+        """The feature rows of tokenized documents, beside their dense token features."""
+        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         return Featurized(
             tokens=token_matrix(
                 tok, self.n_features, self.window, lexicons, self.sentence_words, vectors
             ),
-            dense=None if vectors is None else dense_tokens(tok, vectors, self.vector_scale),
+            dense=dense,
             offsets=tok.offsets,
             token_bounds=np.cumsum([0] + [len(o) for o in tok.offsets]),
             sentences=sentence_matrix(
@@ -361,7 +366,6 @@ class SpanTagger(BaseEstimator):
         numbers, the sparse rows built `chunk` documents at a time; tokens and dense features
         on the whole batch, as float32 products depend on it) and token sentence numbers."""
         tok = tokenize(texts)
-        lexicons = {k: frozenset(v) for k, v in (self.lexicons or {}).items()}
         vectors = self.vectors()
         dense = None if vectors is None else dense_tokens(tok, vectors, self.vector_scale)
         if dense is not None:
@@ -371,20 +375,8 @@ class SpanTagger(BaseEstimator):
         for lo in range(0, len(texts), max(1, chunk)):
             hi = min(len(texts), lo + max(1, chunk))
             sub = tok.documents(lo, hi)
-            F = Featurized(
-                tokens=token_matrix(
-                    sub, self.n_features, self.window, lexicons, self.sentence_words, vectors
-                ),
-                dense=None if dense is None else dense[np.arange(*token_bounds[[lo, hi]])],
-                offsets=sub.offsets,
-                token_bounds=np.cumsum([0] + [len(o) for o in sub.offsets]),
-                sentences=sentence_matrix(
-                    sub, self.n_features, self.sentence_chars, vectors, self.sentence_vector_weight
-                ),
-                sentence_spans=sub.sentence_spans,
-                sentence_bounds=np.cumsum([0] + [len(s) for s in sub.sentence_spans]),
-                token_sentence=sub.token_sentence,
-            )
+            rows = None if dense is None else dense[np.arange(*token_bounds[[lo, hi]])]
+            F = self._featurized(sub, vectors, rows)
             for name, (p_tok, p_sent) in self.source_scores_featurized(F, range(hi - lo)).items():
                 held = out.setdefault(name, ([], []))
                 held[0].extend(p_tok), held[1].extend(p_sent)
