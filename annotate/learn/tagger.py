@@ -150,7 +150,11 @@ class SpanTagger(BaseEstimator):
         vector_clusters: Sequence[int] = (64, 512, 2048),
         vector_scale: float = 0.3,
         sentence_vector_weight: float = 2.0,
-        groups: Sequence[Sequence[str]] = (("Loaded_Language",),),
+        groups: Sequence[Sequence[str]] = (
+            ("Loaded_Language",),
+            ("Name_Calling,Labeling",),
+            ("Doubt",),
+        ),
         group_bags: int = 1,
         technique_sentences: bool = False,
         technique_sentence_C: float = 2.0,
